@@ -1,0 +1,203 @@
+"""The one predict pipeline: validation -> preprocess -> predict -> postprocess.
+
+The order of the stages is written once, as generators that yield a `Call`
+for each piece of model code to run and receive its result back
+(`Pipeline.load_plan`, `Pipeline.plan`). How a call runs is left to a driver
+(`_runners.py`): in the caller's thread for `packager.load().predict()`, or on
+the server's event loop with sync code moved to threads, predict behind the
+concurrency semaphore and, for batching models, through the batcher. So the
+notebook, `pkg serve` and the container share this code and nothing forks it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from packager._contract import Contract, inspect_model
+from packager._errors import ContractError, InputError, NotReadyError, PredictError
+from packager._imports import import_model_class
+from packager._secrets import resolve_secrets
+from packager._spec_load import Package
+
+Plan = Generator["Call", Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One piece of model code for a driver to run: ``fn(*args)``, awaited if `is_async`."""
+
+    stage: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    is_async: bool
+
+
+def detect_device() -> str:
+    """'cuda' when a GPU is visible to this process, else 'cpu' (`PACKAGER_DEVICE` overrides)."""
+    forced = os.environ.get("PACKAGER_DEVICE")
+    if forced:
+        return forced
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return "cpu"
+    return "cuda" if os.path.exists("/dev/nvidia0") else "cpu"
+
+
+def is_stream(value: Any) -> bool:
+    """Whether predict produced a stream of chunks rather than one output."""
+    return inspect.isgenerator(value) or inspect.isasyncgen(value)
+
+
+class Pipeline:
+    """Owns one model instance and runs every request through the same stages."""
+
+    def __init__(
+        self,
+        package: Package,
+        *,
+        device: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+        weights_dir: str | Path | None = None,
+    ) -> None:
+        self.package = package
+        self.spec = package.spec
+        self.device = device or detect_device()
+        self.weights_dir = Path(weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package))
+        self._secret_overrides = dict(secrets or {})
+        where = f"{self.spec.model.file}:{self.spec.model.class_name}"
+        cls = import_model_class(package.root, self.spec.model.file, self.spec.model.class_name)
+        self.contract: Contract = inspect_model(cls, where)
+        self.model: Any = None
+        self.load_seconds: float | None = None
+        self._stages: dict[str, tuple[Callable[..., Any], bool]] = {}
+
+    @property
+    def ready(self) -> bool:
+        """True once the model is built and loaded."""
+        return self.model is not None
+
+    @property
+    def streams(self) -> bool:
+        """True when predict yields chunks."""
+        return self.contract.streams
+
+    @property
+    def batches(self) -> bool:
+        """True when the model defines predict_batch."""
+        return "predict_batch" in self.contract.stages
+
+    def weights_paths(self) -> dict[str, Path]:
+        """Where each weight source's files are: local ones in the package, others under weights_dir."""
+        return {
+            w.dir: (self.package.root / w.source) if w.kind == "local" else self.weights_dir / w.dir
+            for w in self.spec.weights
+        }
+
+    def load_plan(self) -> Plan:
+        """Resolve secrets, build the model with what its __init__ asks for, then run load()."""
+        started = time.perf_counter()
+        available = {
+            "config": self.spec.model_dump(mode="json", by_alias=True),
+            "spec": self.spec,
+            "data_dir": self.package.root / "data",
+            "device": self.device,
+            "secrets": resolve_secrets(self.spec.secrets, self._secret_overrides),
+            "weights": self.weights_paths(),
+            "weights_dir": self.weights_dir,
+        }
+        kwargs = {name: available[name] for name in self.contract.init_kwargs}
+        model = yield Call("init", functools.partial(self.contract.cls, **kwargs), (), False)
+        if self.contract.has_load:
+            yield Call("load", model.load, (), "load" in self.contract.async_methods)
+        self._bind(model)
+        self.load_seconds = time.perf_counter() - started
+
+    def plan(self, raw: Any) -> Plan:
+        """The stages for one input; returns the output, or a (async) generator when streaming."""
+        if self.model is None:
+            raise NotReadyError("the model is not loaded yet; wait for readiness (GET /v1/models/NAME)")
+        value = self.validate(raw)
+        stages = self._stages
+        if "preprocess" in stages:
+            fn, is_async = stages["preprocess"]
+            value = yield Call("preprocess", fn, (value,), is_async)
+        fn, is_async = stages["predict"]
+        output = yield Call("predict", fn, (value,), is_async)
+        if "postprocess" in stages:
+            if is_stream(output):
+                raise ContractError("predict returned a generator but the model also has postprocess; remove one")
+            fn, is_async = stages["postprocess"]
+            output = yield Call("postprocess", fn, (output,), is_async)
+        return output
+
+    def batch_call(self, values: list[Any]) -> Call:
+        """The predict_batch call for a gathered batch of preprocessed inputs."""
+        fn, is_async = self._stages["predict_batch"]
+        return Call("predict_batch", fn, (values,), is_async)
+
+    def health_call(self) -> Call | None:
+        """The model's is_healthy() call, when it defines one."""
+        fn = getattr(self.model, "is_healthy", None)
+        if fn is None:
+            return None
+        return Call("is_healthy", fn, (), "is_healthy" in self.contract.async_methods)
+
+    def validate(self, raw: Any) -> Any:
+        """Check `raw` against the annotated input type; InputError lists every field problem."""
+        adapter = self.contract.input_adapter
+        if adapter is None:
+            return raw
+        try:
+            return adapter.validate_python(raw)
+        except ValidationError as exc:
+            errors = [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            raise InputError(f"input is invalid: {_summarise(errors)}", errors) from None
+
+    def _bind(self, model: Any) -> None:
+        asyncs = self.contract.async_methods
+        stages = {name: (getattr(model, name), name in asyncs) for name in self.contract.stages}
+        if "predict" not in stages:
+            batch_fn, batch_async = stages["predict_batch"]
+            stages["predict"] = (_single_from_batch(batch_fn, batch_async), batch_async)
+        self._stages = stages
+        self.model = model
+
+
+def _single_from_batch(batch_fn: Callable[..., Any], is_async: bool) -> Callable[[Any], Any]:
+    """predict for a model that only defines predict_batch: a batch of one."""
+    if is_async:
+
+        async def predict_async(value: Any) -> Any:
+            return _only(await batch_fn([value]))
+
+        return predict_async
+    return lambda value: _only(batch_fn([value]))
+
+
+def _only(outputs: Any) -> Any:
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
+        raise PredictError(f"predict_batch must return a list with one output per input; got {type(outputs).__name__}")
+    return outputs[0]
+
+
+def _summarise(errors: list[dict[str, Any]]) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors[:3]]
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def _default_weights_dir(package: Package) -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "packager" / "weights" / package.spec.name

@@ -1,0 +1,275 @@
+"""The package spec (`package.yaml`), as pydantic v2 models.
+
+Every model forbids unknown keys and is frozen. Validators raise
+`PydanticCustomError` whose message already carries the remedy, so
+`_spec_load` can show it to users as is; reading the file, turning pydantic
+errors into `SpecIssue`s and the checks that need the file system live there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from packager._weights import WeightSource, parse_weight_source
+
+ACCELERATORS = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
+PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Resources(_Strict):
+    """What one replica needs. Used to pick the base image and by deploy targets."""
+
+    cpu: str = Field("1", description="CPU cores: '2', '0.5' or '500m'.")
+    memory: str = Field("2Gi", description="Memory, Kubernetes style: '512Mi', '16Gi'.")
+    accelerator: str | None = Field(
+        None, description="GPU type, optionally with a count: 'A10G', 'A100:2'. Omit for CPU."
+    )
+    gpu_memory: str | None = Field(None, description="Minimum GPU memory, e.g. '24Gi'.")
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: Any) -> str:
+        text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not _CPU.match(text) or text in ("0", "0m"):
+            raise _fail("cpu", "expected a positive CPU count such as '2', '0.5' or '500m'")
+        return text
+
+    @field_validator("memory", "gpu_memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None and not _MEMORY.match(value):
+            raise _fail("memory", "expected a size such as '512Mi' or '16Gi' (units Ki, Mi, Gi, Ti)")
+        return value
+
+    @field_validator("accelerator")
+    @classmethod
+    def _accelerator(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        kind, _, count = value.partition(":")
+        canonical = {a.upper(): a for a in ACCELERATORS}.get(kind.strip().upper())
+        if canonical is None or (count and (not count.isdigit() or int(count) < 1)):
+            raise _fail(
+                "accelerator",
+                "unknown accelerator; use one of " + ", ".join(ACCELERATORS)
+                + ", optionally with a count such as 'A100:2'",
+            )
+        return f"{canonical}:{int(count)}" if count else canonical
+
+    @property
+    def gpu_type(self) -> str | None:
+        """The accelerator without its count, or None for CPU."""
+        return self.accelerator.partition(":")[0] if self.accelerator else None
+
+    @property
+    def gpu_count(self) -> int:
+        """How many GPUs the accelerator asks for (0 for CPU)."""
+        if not self.accelerator:
+            return 0
+        _, _, count = self.accelerator.partition(":")
+        return int(count) if count else 1
+
+
+class ModelRef(_Strict):
+    """Where the model class lives, relative to the package directory."""
+
+    file: str = Field("model.py", description="Python file holding the model class.")
+    class_name: str = Field("Model", alias="class", description="Name of the model class.")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: str) -> str:
+        if not value.endswith(".py") or value.startswith("/") or ".." in value.split("/"):
+            raise _fail("model_file", "expected a .py file inside the package, e.g. 'model.py'")
+        return value
+
+    @field_validator("class_name")
+    @classmethod
+    def _class(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise _fail("class_name", "expected a Python class name, e.g. 'Model'")
+        return value
+
+
+class Batching(_Strict):
+    """Dynamic batching, used when the model defines `predict_batch`."""
+
+    max_batch_size: int = Field(8, ge=1, le=4096, description="Most requests in one batch.")
+    max_wait_ms: float = Field(
+        5.0, ge=0, le=60_000, description="Longest a request waits for a batch to fill."
+    )
+
+
+class Runtime(_Strict):
+    """How the server runs the model."""
+
+    predict_concurrency: int = Field(
+        1, ge=1, le=10_000, description="How many predict calls may run at once."
+    )
+    request_timeout_s: float = Field(
+        300.0, gt=0, le=86_400, description="A request running longer gets HTTP 504."
+    )
+    max_queue: int = Field(
+        256, ge=1, le=1_000_000, description="Requests waiting beyond this get HTTP 429."
+    )
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, le=3_600, description="On SIGTERM, how long in-flight requests may finish."
+    )
+    batching: Batching = Field(default_factory=Batching)  # type: ignore[arg-type]
+
+
+class Example(_Strict):
+    """A named example input, optionally with the output it must give."""
+
+    name: str = Field(description="Used by `pkg predict --example NAME` and the tests.")
+    input: Any = Field(description="The input, as it would be sent in a request body.")
+    output: Any = Field(None, description="The expected output; checked by `pkg test` and CI.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]+$", value):
+            raise _fail("example_name", "use letters, digits, '.', '_' and '-' only")
+        return value
+
+
+class Build(_Strict):
+    """Image build settings."""
+
+    base_image: str | None = Field(None, description="Replace the base image chosen for you.")
+    cuda_version: str | None = Field(None, description="Force a CUDA version, e.g. '12.4'.")
+    extra_index_urls: list[str] = Field(default_factory=list, description="Extra pip index URLs.")
+    find_links: list[str] = Field(default_factory=list, description="Extra pip --find-links.")
+    wheelhouse: str | None = Field(None, description="Local folder of wheels for offline builds.")
+    commands: list[str] = Field(default_factory=list, description="Shell commands run at build.")
+
+    @field_validator("cuda_version")
+    @classmethod
+    def _cuda(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^1[0-9]\.[0-9]+$", value):
+            raise _fail("cuda_version", "expected a CUDA major.minor version such as '12.4'")
+        return value
+
+
+class Spec(_Strict):
+    """A model package: what to install, which class to load, how to serve it."""
+
+    spec_version: Literal[1] = Field(description="Always 1 for this format.")
+    name: str = Field(description="Lower-case package name: letters, digits, '.', '_', '-'.")
+    description: str = Field("", description="One line about the model.")
+    python_version: str = Field("3.11", description="Python in the image: '3.9' to '3.13'.")
+    requirements: list[str] = Field(default_factory=list, description="pip requirement lines.")
+    requirements_file: str | None = Field(None, description="A requirements.txt in the package.")
+    system_packages: list[str] = Field(default_factory=list, description="Debian package names.")
+    environment: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+    secrets: list[str] = Field(default_factory=list, description="Secret names (never values).")
+    resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
+    model: ModelRef = Field(default_factory=ModelRef)  # type: ignore[arg-type]
+    weights: list[WeightSource] = Field(default_factory=list, description="Weight sources.")
+    runtime: Runtime = Field(default_factory=Runtime)  # type: ignore[arg-type]
+    examples: list[Example] = Field(default_factory=list, description="Named example inputs.")
+    build: Build = Field(default_factory=Build)  # type: ignore[arg-type]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise _fail("name", "use 1-64 lower-case letters, digits, '.', '_' or '-', e.g. 'my-model'")
+        return value
+
+    @field_validator("python_version", mode="before")
+    @classmethod
+    def _python(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _fail("python_version", 'quote the version so YAML keeps it text, e.g. "3.11"')
+        if value not in PYTHON_VERSIONS:
+            raise _fail("python_version", "use one of " + ", ".join(PYTHON_VERSIONS))
+        return value
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            bad = [k for k in value if not isinstance(k, str) or not _ENV_NAME.match(k)]
+            if bad:
+                raise _fail("environment", f"{bad[0]!r} is not a valid variable name")
+            return {k: _env_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+                raise _fail("secret_name", f"{name!r}: use letters, digits, '.', '_' and '-' only")
+        if len(set(value)) != len(value):
+            raise _fail("secret_dupe", "each secret name may appear only once")
+        return value
+
+    @field_validator("requirements_file")
+    @classmethod
+    def _requirements_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("requirements"):
+            raise _fail("requirements", "use either requirements or requirements_file, not both")
+        return value
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [parse_weight_source(item) for item in value]
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_unique(cls, value: list[WeightSource]) -> list[WeightSource]:
+        _unique([w.dir for w in value], "weights", "two weight sources land in the same dir")
+        return value
+
+    @field_validator("examples")
+    @classmethod
+    def _examples_unique(cls, value: list[Example]) -> list[Example]:
+        _unique([e.name for e in value], "examples", "two examples share a name")
+        return value
+
+    def example(self, name: str) -> Example | None:
+        """The example called `name`, or None."""
+        return next((e for e in self.examples if e.name == name), None)
+
+
+def _env_text(value: Any) -> Any:
+    # YAML turns `DEBUG: 1` into an int; environment values are text, so accept scalars.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (int, float)) else value
+
+
+def _unique(values: list[str], field: str, message: str) -> None:
+    seen = {v for v in values if values.count(v) > 1}
+    if seen:
+        raise _fail(f"{field}_dupe", f"{message}: {sorted(seen)[0]!r}; give each a distinct name")
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of `package.yaml`, as written to docs/spec.schema.json."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$id"] = "https://packager.dev/schema/package.schema.json"
+    schema["title"] = "package.yaml"
+    return schema

@@ -1,0 +1,173 @@
+"""Read package.yaml, validate it fully, and report every problem as one SpecError."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from packager._errors import _MISSING, SpecError, SpecIssue
+from packager._spec import Spec
+
+SPEC_FILE = "package.yaml"
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package directory and its validated spec."""
+
+    root: Path
+    spec_file: Path
+    spec: Spec
+
+
+def read_package(path: str | Path) -> Package:
+    """Load and validate the package at `path` (a directory or its package.yaml)."""
+    spec_file = _find_spec_file(Path(path))
+    root = spec_file.parent
+    shown = str(spec_file)
+    raw = _read_yaml(spec_file, shown)
+    issues = list(_file_issues(raw, root, shown))
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        issues[:0] = [_issue_from_pydantic(err, shown) for err in exc.errors(include_url=False)]
+        raise SpecError(shown, issues) from None
+    if issues:
+        raise SpecError(shown, issues)
+    return Package(root=root.resolve(), spec_file=spec_file.resolve(), spec=spec)
+
+
+def _find_spec_file(path: Path) -> Path:
+    if path.is_dir():
+        candidate = path / SPEC_FILE
+        if candidate.is_file():
+            return candidate
+        near = [p.name for p in path.glob("*.y*ml")]
+        hint = f"; found {', '.join(sorted(near))}: rename it to {SPEC_FILE}" if near else ""
+        raise SpecError(str(candidate), [SpecIssue(str(candidate), "", _MISSING, f"no {SPEC_FILE} in this directory{hint}; `pkg init` creates one")])
+    if path.is_file():
+        return path
+    raise SpecError(str(path), [SpecIssue(str(path), "", _MISSING, "no such file or directory; pass a package directory holding package.yaml")])
+
+
+def _read_yaml(spec_file: Path, shown: str) -> Any:
+    try:
+        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise SpecError(shown, [SpecIssue(shown, where, _MISSING, f"not valid YAML: {problem}; fix the syntax there")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(shown, [SpecIssue(shown, "", _MISSING, f"cannot be read ({exc.__class__.__name__}); check the file is UTF-8 text and readable")]) from None
+    if not isinstance(raw, dict):
+        raise SpecError(shown, [SpecIssue(shown, "", raw, "expected a mapping of fields at the top level, starting with 'spec_version: 1'")])
+    return raw
+
+
+def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIssue]:
+    """Problems only the file system can reveal, checked on the raw values so they join pydantic's."""
+    model = raw.get("model")
+    model_file = model.get("file", "model.py") if isinstance(model, dict) else "model.py"
+    if isinstance(model_file, str) and model_file.endswith(".py") and not (root / model_file).is_file():
+        yield SpecIssue(shown, "model.file", model_file, "file not found in the package; create it or point model.file at your model's .py file")
+    req_file = raw.get("requirements_file")
+    if isinstance(req_file, str) and not (root / req_file).is_file():
+        yield SpecIssue(shown, "requirements_file", req_file, "file not found in the package; create it or list requirements inline under 'requirements'")
+    build = raw.get("build")
+    wheelhouse = build.get("wheelhouse") if isinstance(build, dict) else None
+    if isinstance(wheelhouse, str) and not (root / wheelhouse).is_dir():
+        yield SpecIssue(shown, "build.wheelhouse", wheelhouse, "folder not found in the package; create it (pip download -d) or remove the field")
+    weights = raw.get("weights")
+    for i, item in enumerate(weights if isinstance(weights, list) else []):
+        source = item.get("source") if isinstance(item, dict) else item
+        if isinstance(source, str) and "://" not in source and source.strip() and not source.startswith("/"):
+            if not (root / source).exists():
+                yield SpecIssue(shown, f"weights[{i}].source", source, "local weights not found in the package; add them there or use an hf:// or https:// source")
+
+
+# Remedies for pydantic's built-in error types; our own validators carry theirs in the message.
+_REMEDIES: dict[str, str] = {
+    "missing": "required field is missing; add it",
+    "string_type": "expected text; quote the value",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number, not a fraction",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "list_type": "expected a list (YAML '- item' lines)",
+    "dict_type": "expected a mapping (YAML 'key: value' lines)",
+    "model_type": "expected a mapping (YAML 'key: value' lines)",
+    "model_attributes_type": "expected a mapping (YAML 'key: value' lines)",
+}
+
+
+def _issue_from_pydantic(err: Any, shown: str) -> SpecIssue:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input", _MISSING)
+    if kind == "missing":
+        value = _MISSING
+    if kind == "extra_forbidden":
+        message = _unknown_field_message(loc)
+    elif kind == "literal_error":
+        message = f"expected {ctx.get('expected')}"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": "above", "greater_than_equal": "at least", "less_than": "below", "less_than_equal": "at most"}[kind]
+        limit = next(iter(ctx.values()), "")
+        message = f"must be {bound} {limit}"
+    elif kind in _REMEDIES:
+        message = _REMEDIES[kind]
+    elif "error" not in ctx and kind not in ("value_error", "assertion_error"):
+        message = err["msg"]  # our PydanticCustomError messages: already phrased with a remedy
+    else:
+        message = "invalid value; see docs/spec.md for this field"
+    return SpecIssue(shown, _dotted(loc), value, message)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unknown_field_message(loc: tuple[Any, ...]) -> str:
+    fields = _fields_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    return "unknown field; valid fields here: " + ", ".join(fields)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names (aliases where set) of the model found at `loc` under Spec."""
+    model: type[BaseModel] | None = Spec
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
