@@ -31,7 +31,7 @@ from packager._spec_load import Package
 Plan = Generator["Call", Any, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Call:
     """One piece of model code for a driver to run: ``fn(*args)``, awaited if `is_async`."""
 
