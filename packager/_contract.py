@@ -142,7 +142,7 @@ def _check_no_args(cls: type, name: str, where: str) -> None:
 
 
 def _describe(params: list[inspect.Parameter]) -> str:
-    return "(" + ", ".join(str(p) for p in params) + ")" if params else "none"
+    return str(inspect.Signature(params)) if params else "none"
 
 
 def _init_kwargs(cls: type, where: str) -> tuple[str, ...]:

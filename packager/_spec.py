@@ -220,7 +220,7 @@ class Spec(_Strict):
             if not re.match(r"^[A-Za-z0-9_.-]+$", name):
                 raise _fail("secret_name", f"{name!r}: use letters, digits, '.', '_' and '-' only")
         if len(set(value)) != len(value):
-            raise _fail("secret_dupe", "each secret name may appear only once")
+            raise _fail("secrets_dupe", "each secret name may appear only once")
         return value
 
     @field_validator("requirements_file")

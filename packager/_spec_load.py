@@ -116,8 +116,8 @@ def _issue_from_pydantic(err: Any, shown: str) -> SpecIssue:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input", _MISSING)
-    if kind == "missing":
-        value = _MISSING
+    if kind == "missing" or kind.endswith("_dupe"):
+        value = _MISSING  # the message names the duplicate; the whole list would only be noise
     if kind == "extra_forbidden":
         message = _unknown_field_message(loc)
     elif kind == "literal_error":
