@@ -72,7 +72,7 @@ def inspect_model(cls: Any, where: str) -> Contract:
         _check_no_args(cls, "is_healthy", where)
     if callable(getattr(cls, "load", None)):
         _check_no_args(cls, "load", where)
-    streams = "predict" in stages and _is_generator(getattr(cls, "predict"))
+    streams = "predict" in stages and _is_generator(getattr(cls, "predict", None))
     for name in ("preprocess", "postprocess", "load", "predict_batch"):
         if _is_generator(getattr(cls, name, None)):
             raise ContractError(f"{where}.{name} must return its result, not yield; only predict may stream")
@@ -123,7 +123,11 @@ def _required_positional(params: list[inspect.Parameter]) -> list[inspect.Parame
 def _check_arity(cls: type, name: str, where: str) -> None:
     params = _params(cls, name)
     required = _required_positional(params)
-    kw_only = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
+    kw_only = [
+        p.name
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    ]
     takes_one = len(required) == 1 or (
         not required and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
     )
@@ -146,9 +150,10 @@ def _describe(params: list[inspect.Parameter]) -> str:
 
 
 def _init_kwargs(cls: type, where: str) -> tuple[str, ...]:
-    if cls.__init__ is object.__init__:
+    init = inspect.getattr_static(cls, "__init__", None)
+    if init is None or init is object.__init__:
         return ()
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = list(inspect.signature(init).parameters.values())[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return INIT_KWARGS
     wanted = []
@@ -176,17 +181,19 @@ def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
 
 
 def _io_types(cls: type, stages: frozenset[str], where: str) -> tuple[Any, Any]:
-    first = "preprocess" if "preprocess" in stages else ("predict" if "predict" in stages else "predict_batch")
-    last = "postprocess" if "postprocess" in stages else ("predict" if "predict" in stages else "predict_batch")
+    first = (
+        "preprocess" if "preprocess" in stages else ("predict" if "predict" in stages else "predict_batch")
+    )
+    last = (
+        "postprocess" if "postprocess" in stages else ("predict" if "predict" in stages else "predict_batch")
+    )
     first_fn, last_fn = getattr(cls, first), getattr(cls, last)
     params = _params(cls, first)
     in_hint = _hints(first_fn, where).get(params[0].name) if params else None
     out_hint = _hints(last_fn, where).get("return")
     if first == "predict_batch":
         in_hint = _element(in_hint)
-    if last == "predict_batch":
-        out_hint = _element(out_hint)
-    elif _is_generator(last_fn) or typing.get_origin(out_hint) in _STREAM_ORIGINS:
+    if last == "predict_batch" or _is_generator(last_fn) or typing.get_origin(out_hint) in _STREAM_ORIGINS:
         out_hint = _element(out_hint)
     return _meaningful(in_hint), _meaningful(out_hint)
 

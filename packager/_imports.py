@@ -35,11 +35,15 @@ def import_model_class(root: Path, file: str, class_name: str) -> type:
     module = _import_file(root, root / file, file)
     found = getattr(module, class_name, None)
     if found is None:
-        classes = sorted(n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == module.__name__)
+        classes = sorted(
+            n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == module.__name__
+        )
         hint = f"; it defines {', '.join(classes)}: set model.class in package.yaml" if classes else ""
         raise ContractError(f"{file} defines no class {class_name!r}{hint}; or add `class {class_name}:`")
     if not inspect.isclass(found):
-        raise ContractError(f"{file}: {class_name} is a {type(found).__name__}, not a class; define `class {class_name}:`")
+        raise ContractError(
+            f"{file}: {class_name} is a {type(found).__name__}, not a class; define `class {class_name}:`"
+        )
     return found
 
 
@@ -83,7 +87,9 @@ def _missing_dependency(root: Path, shown: str, exc: ImportError) -> ModelImport
     where, line = _blame(root, exc, shown)
     missing = getattr(exc, "name", None)
     if not isinstance(exc, ModuleNotFoundError) or not missing:
-        return ModelImportError(f"{where} line {line}: {exc}; check the installed version of that package", file=where, line=line)
+        return ModelImportError(
+            f"{where} line {line}: {exc}; check the installed version of that package", file=where, line=line
+        )
     top = missing.split(".")[0]
     requirement = _DISTRIBUTIONS.get(missing) or _DISTRIBUTIONS.get(top) or top.replace("_", "-")
     return ModelImportError(

@@ -71,7 +71,9 @@ class Pipeline:
         self.package = package
         self.spec = package.spec
         self.device = device or detect_device()
-        self.weights_dir = Path(weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package))
+        self.weights_dir = Path(
+            weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package)
+        )
         self._secret_overrides = dict(secrets or {})
         where = f"{self.spec.model.file}:{self.spec.model.class_name}"
         cls = import_model_class(package.root, self.spec.model.file, self.spec.model.class_name)
@@ -134,7 +136,9 @@ class Pipeline:
         output = yield Call("predict", fn, (value,), is_async)
         if "postprocess" in stages:
             if is_stream(output):
-                raise ContractError("predict returned a generator but the model also has postprocess; remove one")
+                raise ContractError(
+                    "predict returned a generator but the model also has postprocess; remove one"
+                )
             fn, is_async = stages["postprocess"]
             output = yield Call("postprocess", fn, (output,), is_async)
         return output
@@ -188,7 +192,9 @@ def _single_from_batch(batch_fn: Callable[..., Any], is_async: bool) -> Callable
 
 def _only(outputs: Any) -> Any:
     if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
-        raise PredictError(f"predict_batch must return a list with one output per input; got {type(outputs).__name__}")
+        raise PredictError(
+            f"predict_batch must return a list with one output per input; got {type(outputs).__name__}"
+        )
     return outputs[0]
 
 

@@ -86,4 +86,6 @@ def _read_file(path: Path) -> str | None:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     except OSError as exc:
-        raise SecretError(f"secret file {path} cannot be read ({exc.strerror}); fix its permissions") from None
+        raise SecretError(
+            f"secret file {path} cannot be read ({exc.strerror}); fix its permissions"
+        ) from None

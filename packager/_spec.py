@@ -68,7 +68,8 @@ class Resources(_Strict):
         if canonical is None or (count and (not count.isdigit() or int(count) < 1)):
             raise _fail(
                 "accelerator",
-                "unknown accelerator; use one of " + ", ".join(ACCELERATORS)
+                "unknown accelerator; use one of "
+                + ", ".join(ACCELERATORS)
                 + ", optionally with a count such as 'A100:2'",
             )
         return f"{canonical}:{int(count)}" if count else canonical
@@ -126,9 +127,7 @@ class Runtime(_Strict):
     request_timeout_s: float = Field(
         300.0, gt=0, le=86_400, description="A request running longer gets HTTP 504."
     )
-    max_queue: int = Field(
-        256, ge=1, le=1_000_000, description="Requests waiting beyond this get HTTP 429."
-    )
+    max_queue: int = Field(256, ge=1, le=1_000_000, description="Requests waiting beyond this get HTTP 429.")
     shutdown_grace_s: float = Field(
         30.0, ge=0, le=3_600, description="On SIGTERM, how long in-flight requests may finish."
     )

@@ -51,10 +51,30 @@ def _find_spec_file(path: Path) -> Path:
             return candidate
         near = [p.name for p in path.glob("*.y*ml")]
         hint = f"; found {', '.join(sorted(near))}: rename it to {SPEC_FILE}" if near else ""
-        raise SpecError(str(candidate), [SpecIssue(str(candidate), "", _MISSING, f"no {SPEC_FILE} in this directory{hint}; `pkg init` creates one")])
+        raise SpecError(
+            str(candidate),
+            [
+                SpecIssue(
+                    str(candidate),
+                    "",
+                    _MISSING,
+                    f"no {SPEC_FILE} in this directory{hint}; `pkg init` creates one",
+                )
+            ],
+        )
     if path.is_file():
         return path
-    raise SpecError(str(path), [SpecIssue(str(path), "", _MISSING, "no such file or directory; pass a package directory holding package.yaml")])
+    raise SpecError(
+        str(path),
+        [
+            SpecIssue(
+                str(path),
+                "",
+                _MISSING,
+                "no such file or directory; pass a package directory holding package.yaml",
+            )
+        ],
+    )
 
 
 def _read_yaml(spec_file: Path, shown: str) -> Any:
@@ -64,11 +84,33 @@ def _read_yaml(spec_file: Path, shown: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise SpecError(shown, [SpecIssue(shown, where, _MISSING, f"not valid YAML: {problem}; fix the syntax there")]) from None
+        raise SpecError(
+            shown, [SpecIssue(shown, where, _MISSING, f"not valid YAML: {problem}; fix the syntax there")]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(shown, [SpecIssue(shown, "", _MISSING, f"cannot be read ({exc.__class__.__name__}); check the file is UTF-8 text and readable")]) from None
+        raise SpecError(
+            shown,
+            [
+                SpecIssue(
+                    shown,
+                    "",
+                    _MISSING,
+                    f"cannot be read ({exc.__class__.__name__}); check the file is UTF-8 text and readable",
+                )
+            ],
+        ) from None
     if not isinstance(raw, dict):
-        raise SpecError(shown, [SpecIssue(shown, "", raw, "expected a mapping of fields at the top level, starting with 'spec_version: 1'")])
+        raise SpecError(
+            shown,
+            [
+                SpecIssue(
+                    shown,
+                    "",
+                    raw,
+                    "expected a mapping of fields at the top level, starting with 'spec_version: 1'",
+                )
+            ],
+        )
     return raw
 
 
@@ -77,20 +119,40 @@ def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIs
     model = raw.get("model")
     model_file = model.get("file", "model.py") if isinstance(model, dict) else "model.py"
     if isinstance(model_file, str) and model_file.endswith(".py") and not (root / model_file).is_file():
-        yield SpecIssue(shown, "model.file", model_file, "file not found in the package; create it or point model.file at your model's .py file")
+        yield SpecIssue(
+            shown,
+            "model.file",
+            model_file,
+            "file not found in the package; create it or point model.file at your model's .py file",
+        )
     req_file = raw.get("requirements_file")
     if isinstance(req_file, str) and not (root / req_file).is_file():
-        yield SpecIssue(shown, "requirements_file", req_file, "file not found in the package; create it or list requirements inline under 'requirements'")
+        yield SpecIssue(
+            shown,
+            "requirements_file",
+            req_file,
+            "file not found in the package; create it or list requirements inline under 'requirements'",
+        )
     build = raw.get("build")
     wheelhouse = build.get("wheelhouse") if isinstance(build, dict) else None
     if isinstance(wheelhouse, str) and not (root / wheelhouse).is_dir():
-        yield SpecIssue(shown, "build.wheelhouse", wheelhouse, "folder not found in the package; create it (pip download -d) or remove the field")
+        yield SpecIssue(
+            shown,
+            "build.wheelhouse",
+            wheelhouse,
+            "folder not found in the package; create it (pip download -d) or remove the field",
+        )
     weights = raw.get("weights")
     for i, item in enumerate(weights if isinstance(weights, list) else []):
         source = item.get("source") if isinstance(item, dict) else item
-        if isinstance(source, str) and "://" not in source and source.strip() and not source.startswith("/"):
-            if not (root / source).exists():
-                yield SpecIssue(shown, f"weights[{i}].source", source, "local weights not found in the package; add them there or use an hf:// or https:// source")
+        local = isinstance(source, str) and "://" not in source and source.strip() and source[0] != "/"
+        if local and isinstance(source, str) and not (root / source).exists():
+            yield SpecIssue(
+                shown,
+                f"weights[{i}].source",
+                source,
+                "local weights not found in the package; add them there or use an hf:// or https:// source",
+            )
 
 
 # Remedies for pydantic's built-in error types; our own validators carry theirs in the message.
@@ -123,7 +185,12 @@ def _issue_from_pydantic(err: Any, shown: str) -> SpecIssue:
     elif kind == "literal_error":
         message = f"expected {ctx.get('expected')}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        bound = {"greater_than": "above", "greater_than_equal": "at least", "less_than": "below", "less_than_equal": "at most"}[kind]
+        bound = {
+            "greater_than": "above",
+            "greater_than_equal": "at least",
+            "less_than": "below",
+            "less_than_equal": "at most",
+        }[kind]
         limit = next(iter(ctx.values()), "")
         message = f"must be {bound} {limit}"
     elif kind in _REMEDIES:

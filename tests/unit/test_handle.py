@@ -35,14 +35,19 @@ def test_example_matches_its_expected_output(typed: packager.ModelHandle) -> Non
 
 
 def test_unknown_example_lists_known_ones(typed: packager.ModelHandle) -> None:
-    with pytest.raises(packager.PackagerError, match=r"^no example named 'nope' in package.yaml \(examples: shout\)$"):
+    with pytest.raises(
+        packager.PackagerError, match=r"^no example named 'nope' in package.yaml \(examples: shout\)$"
+    ):
         typed.example("nope")
 
 
 def test_typed_input_is_validated_with_every_field_error(typed: packager.ModelHandle) -> None:
     with pytest.raises(InputError) as info:
         typed.predict({"times": 11})
-    assert str(info.value) == "input is invalid: text: Field required; times: Input should be less than or equal to 10"
+    assert (
+        str(info.value)
+        == "input is invalid: text: Field required; times: Input should be less than or equal to 10"
+    )
     assert info.value.errors == [
         {"loc": ["text"], "msg": "Field required", "type": "missing"},
         {"loc": ["times"], "msg": "Input should be less than or equal to 10", "type": "less_than_equal"},
@@ -174,7 +179,7 @@ def test_secrets_come_from_env_or_directory_and_never_show(
     assert secrets["hf.token"] == "tok-from-file"
     assert repr(secrets) == str(secrets) == "Secrets(['api_key', 'hf.token'])"
     assert "s3cr3t" not in repr(handle) + repr(handle.model.__dict__)
-    with pytest.raises(KeyError, match="secret 'other' is not declared in package.yaml"):
+    with pytest.raises(KeyError, match=r"secret 'other' is not declared in package\.yaml"):
         secrets["other"]
 
 

@@ -83,7 +83,8 @@ build:
     assert spec.weights[0].revision == "3d74acf"
     assert spec.weights[2].fetch == "start"
     assert spec.model.class_name == "Clip"
-    assert spec.example("cat") is not None and spec.example("dog") is None
+    assert spec.example("cat") is not None
+    assert spec.example("dog") is None
 
 
 BAD_SPECS = [
@@ -204,9 +205,7 @@ BAD_SPECS = [
     ),
     pytest.param(
         "spec_version: 1\nname: x\nweights: ['hf://a/b', {source: 'hf://c/b'}]\n",
-        [
-            "weights: two weight sources land in the same dir: 'b'; give each a distinct name"
-        ],
+        ["weights: two weight sources land in the same dir: 'b'; give each a distinct name"],
         id="weights-same-dir",
     ),
     pytest.param(
@@ -252,7 +251,9 @@ def test_bad_spec_reports_every_problem(tmp_path: Path, yaml_text: str, expected
 
 
 def test_many_problems_come_in_one_error(tmp_path: Path) -> None:
-    yaml_text = "spec_version: 1\nname: X\nresources: {accelerator: TPU}\nmodle: {}\nruntime: {max_queue: 0}\n"
+    yaml_text = (
+        "spec_version: 1\nname: X\nresources: {accelerator: TPU}\nmodle: {}\nruntime: {max_queue: 0}\n"
+    )
     write_package(tmp_path, yaml_text)
     with pytest.raises(SpecError) as info:
         read_package(tmp_path)
@@ -265,10 +266,10 @@ def test_many_problems_come_in_one_error(tmp_path: Path) -> None:
 
 
 def test_examples_with_the_same_name(tmp_path: Path) -> None:
-    found = problems(tmp_path, "spec_version: 1\nname: x\nexamples: [{name: a, input: 1}, {name: a, input: 2}]\n")
-    assert found == [
-        "examples: two examples share a name: 'a'; give each a distinct name"
-    ]
+    found = problems(
+        tmp_path, "spec_version: 1\nname: x\nexamples: [{name: a, input: 1}, {name: a, input: 2}]\n"
+    )
+    assert found == ["examples: two examples share a name: 'a'; give each a distinct name"]
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
