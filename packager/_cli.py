@@ -1,0 +1,196 @@
+"""The `pkg` command line.
+
+Every command is a thin layer over the library. A `PackagerError` (the user's
+or the model's mistake) becomes ``error: MESSAGE`` on stderr and exit code 1;
+any other exception is a bug in packager and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+from pydantic import ValidationError
+
+from packager._cli_predict import predict
+from packager._errors import PackagerError, SpecError
+from packager._pipeline import Pipeline
+from packager._resources import render_template
+from packager._spec import Spec, spec_json_schema
+from packager._spec_load import read_package
+from packager._version import __version__
+
+NEW_FILES = {"package.yaml": "package.yaml.jinja", "model.py": "model.py.jinja"}
+_TRACEBACK_HINT = "(run `pkg --traceback ...` to see where the model raised)"
+
+
+def example(*lines: str) -> str:
+    """An epilog showing `lines` as shell commands, kept verbatim by click ("\\b")."""
+    return "\b\nExample:\n" + "\n".join(f"  $ {line}" for line in lines)
+
+
+def format_error(exc: PackagerError) -> str:
+    """How `pkg` shows an error: one line, or a SpecError's problems one per line."""
+    issues = exc.issues if isinstance(exc, SpecError) else []
+    text = str(issues[0]) if len(issues) == 1 else str(exc)
+    cause = exc.__cause__
+    if cause is not None and not isinstance(cause, PackagerError):
+        text += f"\n{_TRACEBACK_HINT}"
+    return f"error: {text}"
+
+
+class Failure(click.ClickException):
+    """A PackagerError on its way out of click: shown as ``error: ...``, exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: PackagerError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(format_error(self.error), err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PackagerError as exc:
+            if ctx.obj and ctx.obj.get("traceback"):
+                raise
+            raise Failure(exc) from exc
+
+
+@click.group(cls=_Group, epilog=example("pkg new my-model", "pkg predict my-model --example hello"))
+@click.version_option(__version__, "-V", "--version", prog_name="pkg", message="%(prog)s %(version)s")
+@click.option("--traceback", is_flag=True, help="Show the full traceback of errors instead of one line.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Package an ML model once; run it in a notebook, behind HTTP, or in a GPU image.
+
+    A package is a directory holding package.yaml and a model class.
+    """
+    ctx.obj = {"traceback": traceback}
+
+
+cli.add_command(predict)
+
+
+@cli.command(epilog=example("pkg validate ./my-model"))
+@click.argument("path", default=".")
+@click.option("--spec-only", is_flag=True, help="Check package.yaml only; do not import the model file.")
+def validate(path: str, spec_only: bool) -> None:
+    """Check the package at PATH: package.yaml and the model class's contract.
+
+    Imports the model file (so its dependencies must be installed) but does
+    not build the model or load weights.
+    """
+    package = read_package(path)
+    spec = package.spec
+    count = len(spec.examples)
+    facts = [f"{count} example{'s' if count != 1 else ''}"]
+    if not spec_only:
+        pipeline = Pipeline(package)
+        facts.insert(0, f"{spec.model.file}:{spec.model.class_name}")
+        facts += [word for word, on in (("streams", pipeline.streams), ("batches", pipeline.batches)) if on]
+    click.echo(f"ok: {spec.name} ({', '.join(facts)})")
+
+
+@cli.command(epilog=example("pkg serve ./my-model --port 8080"))
+@click.argument("path", default=".")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.pass_context
+def serve(ctx: click.Context, path: str, host: str, port: int) -> None:
+    """Serve the package at PATH over HTTP until interrupted.
+
+    POST /v1/models/NAME:predict runs the model; GET /v1/models/NAME answers
+    200 once it is loaded.
+    """
+    from packager._server import serve as run_server  # the server stack loads only when serving
+
+    ctx.exit(run_server(path, host=host, port=port))
+
+
+@cli.command(epilog=example("pkg schema ./my-model", "pkg schema --spec > package.schema.json"))
+@click.argument("path", required=False)
+@click.option("--spec", "of_spec", is_flag=True, help="Print the JSON Schema of package.yaml instead.")
+def schema(path: str | None, of_spec: bool) -> None:
+    """Print the JSON Schema of the model's input and output.
+
+    Reads the type annotations of the model class without building the model
+    or loading weights.
+    """
+    if of_spec == (path is not None):
+        raise click.UsageError("give a package PATH, or --spec for the schema of package.yaml")
+    document = spec_json_schema() if of_spec else contract_schema(path or ".")
+    click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+
+
+def contract_schema(path: str) -> dict[str, Any]:
+    """What `ModelHandle.schema()` gives, read off the class without loading the model."""
+    pipeline = Pipeline(read_package(path))
+    return {
+        "name": pipeline.spec.name,
+        "input": pipeline.contract.input_schema(),
+        "output": pipeline.contract.output_schema(),
+        "streaming": pipeline.streams,
+        "batching": pipeline.batches,
+    }
+
+
+@cli.command(epilog=example("pkg new my-model", "pkg predict my-model --example hello"))
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Package name (default: from the directory name).")
+def new(path: Path, name: str | None) -> None:
+    """Create a new package in PATH: package.yaml and a model.py to fill in.
+
+    Refuses to overwrite files that already exist.
+    """
+    chosen = check_name(name) if name else check_name(default_name(path), hint=True)
+    targets = {path / file: template for file, template in NEW_FILES.items()}
+    existing = [str(target) for target in targets if target.exists()]
+    if existing:
+        raise PackagerError(
+            f"refusing to overwrite {', '.join(existing)}; pick a new directory or remove them"
+        )
+    rendered = {
+        target: render_template(t, name=chosen, python_version="3.11") for target, t in targets.items()
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    for target, text in rendered.items():
+        with target.open("x", encoding="utf-8") as out:
+            out.write(text)
+        click.echo(f"created {target}")
+    read_package(path)  # the templates must always give a valid package
+    shown = shlex.quote(str(path))
+    click.echo(
+        f"next: edit {shlex.quote(str(path / 'model.py'))}, then run `pkg predict {shown} --example hello`"
+    )
+
+
+def default_name(path: Path) -> str:
+    """A valid package name made from a directory name: 'My Model' -> 'my-model'."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", path.resolve().name.lower())
+    return re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", name[:64]) or "model"
+
+
+def check_name(name: str, *, hint: bool = False) -> str:
+    """`name` if package.yaml accepts it, else a usage error saying why."""
+    try:
+        Spec.model_validate({"spec_version": 1, "name": name})
+    except ValidationError as exc:
+        why = exc.errors(include_url=False)[0]["msg"]
+        extra = "; pass --name" if hint else ""
+        raise click.BadParameter(f"{name!r}: {why}{extra}", param_hint="'--name'") from None
+    return name
+
+
+def main() -> None:
+    """Entry point of the `pkg` script."""
+    cli(prog_name="pkg")

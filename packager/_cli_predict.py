@@ -1,0 +1,143 @@
+"""`pkg predict`: run one input through a package (in this process) or a running server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+
+from packager._errors import PackagerError, PredictError
+from packager._handle import load
+from packager._spec_load import read_package
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_EPILOG = """\b
+Examples:
+  $ pkg predict ./my-model -d '{"text": "hello"}'
+  $ echo '{"text": "hello"}' | pkg predict ./my-model -f -
+  $ pkg predict ./my-model --example hello
+  $ pkg predict --url http://127.0.0.1:8080 -d '{"text": "hello"}'"""
+
+
+@click.command(epilog=_EPILOG)
+@click.argument("path", required=False)
+@click.option("-d", "--data", metavar="JSON", help="The input, as JSON text.")
+@click.option(
+    "-f", "--file", "file", type=click.File("rb"), help="Read the input JSON from FILE ('-': stdin)."
+)
+@click.option("-e", "--example", metavar="NAME", help="Use the input of the example NAME in package.yaml.")
+@click.option("--url", help="Send the input to the server at URL instead of loading the model here.")
+@click.option("--device", help="Run on this device ('cpu', 'cuda', 'cuda:1'); default: a GPU if visible.")
+def predict(
+    path: str | None,
+    data: str | None,
+    file: IO[bytes] | None,
+    example: str | None,
+    url: str | None,
+    device: str | None,
+) -> None:
+    """Run one input through the package at PATH and print the output as JSON.
+
+    The model is loaded in this process, as `packager.load(PATH)` does. A
+    streaming model's chunks are printed as they come: text as is, anything
+    else as one JSON document per line.
+    """
+    if path is None and url is None:
+        raise click.UsageError("give a package PATH, or --url of a running server")
+    if sum(x is not None for x in (data, file, example)) != 1:
+        raise click.UsageError("give the input with exactly one of -d/--data, -f/--file or --example")
+    if example is not None and path is None:
+        raise click.UsageError("--example needs the package PATH to read its package.yaml")
+    inputs = read_input(data, file, example, path)
+    if url is not None:
+        output = remote_predict(url, inputs)
+    else:
+        output = load(path or ".", device=device).predict(inputs)
+    write_output(output)
+
+
+def read_input(data: str | None, file: IO[bytes] | None, example: str | None, path: str | None) -> Any:
+    """The input from whichever of -d, -f or --example was given."""
+    if example is not None:
+        return example_input(path or ".", example)
+    if data is not None:
+        raw, hint = data.encode("utf-8"), "'-d' / '--data'"
+    else:
+        raw, hint = (file.read() if file is not None else b""), "'-f' / '--file'"
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=hint) from None
+
+
+def example_input(path: str | Path, name: str) -> Any:
+    """The input of example `name` of the package at `path`, found without loading the model."""
+    spec = read_package(path).spec
+    found = spec.example(name)
+    if found is None:
+        names = ", ".join(e.name for e in spec.examples) or "none defined"
+        raise PackagerError(f"no example named {name!r} in package.yaml (examples: {names})")
+    return found.input
+
+
+def remote_predict(url: str, inputs: Any) -> Any:
+    """Send `inputs` to the server at `url` (its client is imported only when used)."""
+    from packager._client import connect
+
+    return connect(url).predict(inputs)
+
+
+def write_output(output: Any) -> None:
+    """Print one output as a JSON line, or a stream's chunks as they arrive."""
+    if isinstance(output, Iterator):
+        write_stream(output)
+    else:
+        _write(to_json(output) + b"\n")
+
+
+def write_stream(chunks: Iterator[Any]) -> None:
+    """Text chunks written as they are (tokens), other chunks one JSON document per line."""
+    open_line = False
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, str):
+                _write(chunk.encode("utf-8"))
+                open_line = not chunk.endswith("\n")
+            else:
+                _write((b"\n" if open_line else b"") + to_json(chunk) + b"\n")
+                open_line = False
+    finally:  # also when the stream fails midway: the error then starts on a line of its own
+        if open_line:
+            _write(b"\n")
+
+
+def _write(data: bytes) -> None:
+    click.echo(data, nl=False)  # bytes go to stdout's binary buffer, flushed at once
+
+
+def to_json(value: Any) -> bytes:
+    """`value` as compact JSON; pydantic models, tensors and arrays included."""
+    unknown: list[str] = []
+    try:
+        return orjson.dumps(value, default=lambda v: _jsonable(v, unknown), option=_OPTIONS)
+    except TypeError as exc:  # orjson.JSONEncodeError derives from TypeError
+        why = f"it holds a value of type {unknown[0]}" if unknown else str(exc)
+        raise PredictError(
+            f"the output is not JSON-serializable: {why}; return dicts, lists, text, numbers or a pydantic model"
+        ) from None
+
+
+def _jsonable(value: Any, unknown: list[str]) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    unknown.append(type(value).__name__)
+    raise TypeError(type(value).__name__)
