@@ -133,7 +133,7 @@ class PageRunner:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                )  # fmt: skip
+                )
             )
 
     def stop(self) -> None:
