@@ -16,6 +16,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from packager._cli_examples import test_examples
 from packager._cli_predict import predict
 from packager._errors import PackagerError, SpecError
 from packager._pipeline import Pipeline
@@ -79,6 +80,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 
 cli.add_command(predict)
+cli.add_command(test_examples)
 
 
 @cli.command(epilog=example("pkg validate ./my-model"))

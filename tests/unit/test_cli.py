@@ -19,7 +19,7 @@ from packager._spec import spec_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "cli"
-COMMANDS = ["new", "predict", "schema", "serve", "validate"]
+COMMANDS = ["new", "predict", "schema", "serve", "test", "validate"]
 
 
 def pkg(*args: Any, input: bytes | str | None = None) -> Result:
@@ -73,8 +73,9 @@ def test_validate_ok() -> None:
 
 
 def test_validate_reports_streaming_and_one_example() -> None:
-    assert pkg("validate", fixture("tokens")).stdout == "ok: tokens (model.py:Model, 0 examples, streams)\n"
+    assert pkg("validate", fixture("tokens")).stdout == "ok: tokens (model.py:Model, 1 example, streams)\n"
     assert pkg("validate", fixture("typed")).stdout == "ok: typed (model.py:Model, 1 example)\n"
+    assert pkg("validate", fixture("buggy")).stdout == "ok: buggy (model.py:Model, 0 examples)\n"
 
 
 def test_validate_spec_only_does_not_import_the_model() -> None:
@@ -338,6 +339,46 @@ def test_schema_error_path() -> None:
     result = pkg("schema", fixture("bad_name"))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {spec_file('bad_name')}: name: ")
+
+
+# --- test -------------------------------------------------------------------------------------
+
+
+def test_test_runs_every_example_and_compares_outputs() -> None:
+    result = pkg("test", fixture("checked"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "ok   exact",
+        "ok   close",
+        "ok   no-output",
+        'FAIL wrong: expected {"double":7,"third":1.0,"even":false}, got {"double":6,"third":1.0,"even":false}',
+        "FAIL raises: error: predict raised ZeroDivisionError: division by zero",
+        "3 passed, 2 failed",
+    ]
+
+
+def test_test_selected_examples_pass() -> None:
+    result = pkg("test", fixture("checked"), "-e", "close", "-e", "exact")
+    assert (result.exit_code, result.stdout) == (0, "ok   exact\nok   close\n2 passed, 0 failed\n")
+
+
+def test_test_joins_a_text_stream() -> None:
+    result = pkg("test", fixture("tokens"))
+    assert (result.exit_code, result.stdout) == (0, "ok   two\n1 passed, 0 failed\n")
+
+
+def test_test_unknown_example() -> None:
+    result = pkg("test", fixture("checked"), "-e", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: no example named 'nope' in package.yaml (examples: exact, close, no-output, wrong, raises)\n"
+    )
+
+
+def test_test_without_examples() -> None:
+    result = pkg("test", fixture("buggy"))
+    assert result.exit_code == 1
+    assert result.stderr == "error: package.yaml has no examples to test; add some under 'examples:'\n"
 
 
 # --- new --------------------------------------------------------------------------------------
