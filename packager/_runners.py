@@ -9,14 +9,15 @@ purpose by model code (an InputError, say) passes through unchanged.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from packager._errors import ModelLoadError, PackagerError, PredictError
 from packager._pipeline import Call, Plan, is_stream
+from packager._server._threads import Held, Job, ThreadPool
 
 Observer = Callable[[str, float], None]
 
@@ -73,7 +74,7 @@ class SyncRunner:
         """Run one call here (or, if async, on the background loop)."""
         try:
             result = call.fn(*call.args)
-            return self._loop.run(result) if call.is_async else result
+            return self._loop.run(result) if call.is_async and inspect.iscoroutine(result) else result
         except Exception as exc:
             raise _wrap(call, exc) from exc
 
@@ -104,11 +105,16 @@ class Batcher(Protocol):
 
 
 class AsyncRunner:
-    """Runs plans on an event loop: sync code in worker threads, predict behind a semaphore.
+    """Runs plans on an event loop: sync code in worker threads, predict limited to `concurrency`.
 
-    `observe(stage, seconds)` is told how long each stage took (for metrics).
-    With a `batcher`, the predict stage hands its input to it instead of
-    calling predict itself.
+    A sync predict runs on one of `concurrency` dedicated predict threads
+    (the thread is the slot: it stays taken while a stream it returned is
+    read, and while a call that outlived its caller still runs); an async
+    predict runs behind `semaphore`. Preprocess and postprocess run outside
+    either. `observe(stage, seconds)` is told how long each stage took.
+    With a `batcher`, the predict stage hands its input to it instead.
+    Build it inside the running loop (Python 3.9's asyncio.Semaphore binds
+    to the loop current at construction).
     """
 
     def __init__(
@@ -120,8 +126,15 @@ class AsyncRunner:
     ) -> None:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.batcher: Batcher | None = None
+        self._waiting = 0
         self._observe = observe
-        self._pool = ThreadPoolExecutor(max_workers=threads or concurrency + 8, thread_name_prefix="packager")
+        self._pool = ThreadPool(threads or concurrency + 8)
+        self._lane = ThreadPool(concurrency, name="packager-predict", hold_streams=True)
+
+    @property
+    def waiting(self) -> int:
+        """Predict calls waiting for a slot."""
+        return self._waiting + self._lane.depth
 
     async def run(self, plan: Plan) -> Any:
         """Drive `plan`; a stream comes back as an async iterator that holds the predict slot."""
@@ -140,8 +153,9 @@ class AsyncRunner:
         """Run one call: awaited if async, else in a worker thread."""
         try:
             if call.is_async:
-                return await call.fn(*call.args)
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call.fn, *call.args)
+                result = call.fn(*call.args)
+                return await result if inspect.isawaitable(result) else result
+            return await self._pool.submit(call.fn, call.args).future
         except Exception as exc:
             raise _wrap(call, exc) from exc
 
@@ -157,7 +171,13 @@ class AsyncRunner:
     async def _predict(self, call: Call) -> Any:
         if self.batcher is not None:
             return await self.batcher.submit(call.args[0])
-        await self.semaphore.acquire()
+        if not call.is_async:
+            return await self._in_lane(call)
+        self._waiting += 1
+        try:
+            await self.semaphore.acquire()
+        finally:
+            self._waiting -= 1
         try:
             result = await self.timed(call)
         except BaseException:
@@ -168,9 +188,27 @@ class AsyncRunner:
         self.semaphore.release()
         return result
 
+    async def _in_lane(self, call: Call) -> Any:
+        job = self._lane.submit(call.fn, call.args)
+        try:
+            result = await job.future
+        except asyncio.CancelledError:
+            if job.finished and not job.future.cancelled() and isinstance(job.future.result(), Held):
+                job.future.result().release()
+            raise
+        except Exception as exc:
+            raise _wrap(call, exc) from exc
+        finally:
+            if self._observe is not None and job.finished:
+                self._observe(call.stage, job.seconds)
+        if isinstance(result, Held):
+            return ChunkStream(result.stream, result.release, self._pool, release_closes=True)
+        return result
+
     def close(self) -> None:
-        """Stop the worker threads (running calls finish first)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Let the worker threads go (running calls finish first)."""
+        self._pool.close()
+        self._lane.close()
 
 
 class ChunkStream:
@@ -179,23 +217,32 @@ class ChunkStream:
     Sync generators are stepped in worker threads. `release` (the predict
     slot) is called exactly once: when the stream ends, fails or is closed,
     even if it was never iterated. Whoever receives one must exhaust it or
-    call `aclose()`.
+    call `aclose()`. Closing while a step still runs in its thread closes
+    the generator (and frees the slot) as soon as that step returns. With
+    `release_closes`, `release` closes the generator itself (see `Held`).
     """
 
-    def __init__(self, stream: Any, release: Callable[[], None], pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, stream: Any, release: Callable[[], None], pool: ThreadPool, *, release_closes: bool = False
+    ) -> None:
         self._stream = stream
         self._release: Callable[[], None] | None = release
         self._pool = pool
         self._async = hasattr(stream, "__anext__")
+        self._closes = release_closes
+        self._job: Job | None = None
 
     def __aiter__(self) -> ChunkStream:
         return self
 
     async def __anext__(self) -> Any:
+        if self._release is None:
+            raise StopAsyncIteration
         try:
             if self._async:
                 return await self._stream.__anext__()
-            chunk = await asyncio.get_running_loop().run_in_executor(self._pool, next, self._stream, _DONE)
+            self._job = self._pool.submit(next, (self._stream, _DONE))
+            chunk = await self._job.future
         except StopAsyncIteration:
             await self.aclose()
             raise
@@ -212,13 +259,30 @@ class ChunkStream:
         release, self._release = self._release, None
         if release is None:
             return
-        try:
-            if self._async:
+        if self._async:
+            try:
                 await self._stream.aclose()
+            finally:
+                release()
+            return
+        busy = self._job is not None and not self._job.finished
+        if self._closes:
+            if busy:
+                self._job.after = release  # type: ignore[union-attr]
             else:
-                await asyncio.get_running_loop().run_in_executor(self._pool, self._stream.close)
-        finally:
-            release()
+                release()
+        elif busy:
+            self._job.after = lambda: self._close_detached(release)  # type: ignore[union-attr]
+        else:
+            try:
+                await self._pool.submit(self._stream.close, ()).future
+            finally:
+                release()
+
+    def _close_detached(self, release: Callable[[], None]) -> None:
+        job = self._pool.submit(self._stream.close, ())
+        job.detached = True
+        job.after = release
 
 
 _DONE = object()

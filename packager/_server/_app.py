@@ -1,0 +1,340 @@
+"""The ASGI app: KServe V1 (and V2) endpoints over one Pipeline, driven by AsyncRunner.
+
+The app never orders stages itself: each predict request runs
+``runner.run(pipeline.plan(raw))``, exactly what `packager.load()` runs. The
+predict path is matched first with one string comparison; other routes are
+a dict lookup. Everything it answers is JSON (or msgpack when asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
+
+import orjson
+
+from packager._errors import InputError, NotReadyError, OverloadedError, PackagerError, PredictTimeout
+from packager._pipeline import Pipeline
+from packager._runners import AsyncRunner, ChunkStream
+from packager._server import _stream
+from packager._server._batching import DynamicBatcher
+from packager._server._codec import (
+    JSON,
+    SSE,
+    decode_json,
+    decode_msgpack,
+    encode_json,
+    encode_msgpack,
+    is_msgpack,
+)
+from packager._server._deadline import TIMEOUTS, Deadlines, timeout_at
+from packager._server._http import (
+    HTTPError,
+    Receive,
+    RequestHeaders,
+    Scope,
+    Send,
+    read_body,
+    respond,
+    respond_error,
+    respond_json,
+)
+from packager._server._logging import REQUEST_ID
+from packager._server._metrics import Metrics
+from packager._server._schema import model_schema, openapi
+from packager._server._v2 import V2
+
+_log = logging.getLogger("packager.server")
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+_QUIET = (HTTPError, InputError, OverloadedError, NotReadyError)
+
+
+class V1:
+    """KServe V1 bodies: the input as the whole JSON (or msgpack) document."""
+
+    streams = True
+
+    def decode(self, body: bytes, headers: RequestHeaders) -> Any:
+        if is_msgpack(headers.content_type):
+            try:
+                return decode_msgpack(body)
+            except ValueError as exc:
+                raise HTTPError(400, f"request body is not valid msgpack: {exc}") from None
+        try:
+            return decode_json(body)
+        except ValueError as exc:
+            raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
+
+    def encode(self, output: Any, headers: RequestHeaders) -> tuple[bytes, bytes]:
+        accept = headers.accept
+        if is_msgpack(accept) or (is_msgpack(headers.content_type) and b"json" not in accept):
+            return encode_msgpack(output), b"application/msgpack"
+        return encode_json(output), JSON
+
+
+class App:
+    """Serves one pipeline. `autoload`: start loading the model at ASGI lifespan startup.
+
+    `max_body_bytes` caps request bodies (413 past it; default
+    $PACKAGER_MAX_BODY_BYTES or 64 MiB). Call `startup()`/`shutdown()`
+    yourself when the ASGI server sends no lifespan events.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, *, max_body_bytes: int | None = None, autoload: bool = True
+    ) -> None:
+        self.pipeline = pipeline
+        self.name = name = pipeline.spec.name
+        runtime = pipeline.spec.runtime
+        slots = runtime.predict_concurrency * (runtime.batching.max_batch_size if pipeline.batches else 1)
+        self.capacity = runtime.max_queue + slots
+        self.timeout = runtime.request_timeout_s
+        self.max_body = max_body_bytes or int(os.environ.get("PACKAGER_MAX_BODY_BYTES") or DEFAULT_MAX_BODY)
+        self.autoload = autoload
+        self.inflight = 0
+        self.runner: Optional[AsyncRunner] = None
+        self.batcher: Optional[DynamicBatcher] = None
+        self.load_error: Optional[BaseException] = None
+        self.loading: Optional[asyncio.Task[None]] = None
+        self.metrics = Metrics(name, self._gauges)
+        self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
+        self._v1, self._v2 = V1(), V2(name, typed=pipeline.contract.input_adapter is not None)
+        self._predict_path = f"/v1/models/{name}:predict"
+        self._openapi: Optional[bytes] = None
+        self._routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+            "/": (("GET",), self._live),
+            "/v1/models": (("GET",), self._list),
+            f"/v1/models/{name}": (("GET",), self._ready),
+            f"/v1/models/{name}:predict": (("POST",), self._predict_v1),
+            f"/v1/models/{name}/schema": (("GET",), self._schema),
+            "/openapi.json": (("GET",), self._openapi_doc),
+            "/metrics": (("GET",), self._metrics),
+            "/v2/health/live": (("GET",), self._live),
+            "/v2/health/ready": (("GET",), self._ready),
+            f"/v2/models/{name}": (("GET",), self._v2_metadata),
+            f"/v2/models/{name}/ready": (("GET",), self._ready),
+            f"/v2/models/{name}/infer": (("POST",), self._predict_v2),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"] == self._predict_path and scope["method"] == "POST":
+                await self._predict(scope, receive, send, self._v1)
+            else:
+                await self._route(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Create the runner (and batcher) on the running loop; start loading if `autoload`."""
+        if self.runner is not None:
+            return
+        runtime = self.pipeline.spec.runtime
+        self.runner = AsyncRunner(concurrency=runtime.predict_concurrency, observe=self.metrics.stage)
+        if self.pipeline.batches:
+            batching = runtime.batching
+            self.batcher = DynamicBatcher(
+                self.runner,
+                self.pipeline,
+                max_size=batching.max_batch_size,
+                max_wait_s=batching.max_wait_ms / 1000,
+                workers=runtime.predict_concurrency,
+                observe_size=self.metrics.batch_sizes.observe,
+            )
+            self.runner.batcher = self.batcher
+        if self.autoload:
+            self.start_loading()
+
+    def start_loading(self, on_done: Callable[[Optional[BaseException]], None] | None = None) -> None:
+        """Load the model in the background (init and load run in a worker thread)."""
+        if self.loading is None and not self.pipeline.ready:
+            self.loading = asyncio.ensure_future(self._load(on_done))
+        elif on_done is not None:
+            on_done(self.load_error)
+
+    async def wait_loaded(self) -> None:
+        """Wait for the background load; raises what it raised."""
+        if self.loading is not None:
+            await asyncio.shield(self.loading)
+        if self.load_error is not None:
+            raise self.load_error
+
+    async def shutdown(self) -> None:
+        """Stop batch workers and let the worker threads go."""
+        if self.batcher is not None:
+            self.batcher.close()
+        if self.loading is not None and not self.loading.done():
+            self.loading.cancel()
+        self.deadlines.close()
+        if self.runner is not None:
+            self.runner.close()
+
+    async def _load(self, on_done: Callable[[Optional[BaseException]], None] | None) -> None:
+        assert self.runner is not None
+        _log.info("loading model %s", self.name)
+        try:
+            await self.runner.run(self.pipeline.load_plan())
+        except Exception as exc:
+            self.load_error = exc
+            _log.error("model %s failed to load: %s", self.name, exc, exc_info=exc)
+        else:
+            self.metrics.load_seconds = self.pipeline.load_seconds
+            _log.info("model %s loaded in %.2fs", self.name, self.pipeline.load_seconds or 0.0)
+        if on_done is not None:
+            on_done(self.load_error)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- predict -----------------------------------------------------------------------------
+
+    async def _predict_v1(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._predict(scope, receive, send, self._v1)
+
+    async def _predict_v2(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._predict(scope, receive, send, self._v2)
+
+    async def _predict(self, scope: Scope, receive: Receive, send: Send, protocol: Any) -> None:
+        headers = RequestHeaders(scope)
+        if self.inflight >= self.capacity:
+            error = OverloadedError(f"more than {self.capacity} requests are in the server; retry shortly")
+            self.metrics.request(await respond_error(send, error, headers.request_id), 0.0)
+            return
+        self.inflight += 1
+        token = REQUEST_ID.set(headers.request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            status = await self._answer(receive, send, headers, protocol)
+        finally:
+            self.inflight -= 1
+            REQUEST_ID.reset(token)
+            self.metrics.request(status, time.perf_counter() - started)
+
+    async def _answer(self, receive: Receive, send: Send, headers: RequestHeaders, protocol: Any) -> int:
+        request_id = headers.request_id
+        try:
+            with self.deadlines.guard() as guard:
+                raw = protocol.decode(await read_body(receive, self.max_body), headers)
+                output = await self._run(raw)
+                if isinstance(output, ChunkStream):
+                    if protocol.streams and SSE in headers.accept:
+                        return await _stream.send_events(output, send, receive, guard, self._log_failure)
+                    output = await _stream.collect(output)
+                payload, content_type = protocol.encode(output, headers)
+        except Exception as exc:
+            self._log_failure(exc, request_id)
+            return await respond_error(send, exc, request_id)
+        await respond(send, 200, payload, content_type, [(b"x-request-id", request_id.encode("latin-1"))])
+        return 200
+
+    async def _run(self, raw: Any) -> Any:
+        runner = self.runner
+        if runner is None:
+            raise NotReadyError("the server has not started; run the app's lifespan startup first")
+        return await runner.run(self.pipeline.plan(raw))
+
+    def _log_failure(self, exc: BaseException, request_id: str) -> None:
+        if isinstance(exc, _QUIET):
+            return
+        if isinstance(exc, PredictTimeout):
+            _log.warning("request timed out: %s", exc, extra={"request_id": request_id})
+        elif isinstance(exc, PackagerError):
+            _log.error("predict failed: %s", exc, exc_info=exc, extra={"request_id": request_id})
+        else:
+            _log.error("error while serving a request", exc_info=exc, extra={"request_id": request_id})
+
+    # -- other routes ------------------------------------------------------------------------
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        route = self._routes.get(path)
+        if route is None:
+            await respond_error(send, self._not_found(path))
+        elif scope["method"] not in route[0]:
+            allow = [(b"allow", ", ".join(route[0]).encode())]
+            await respond_error(send, HTTPError(405, f"{scope['method']} is not allowed on {path}", allow))
+        else:
+            await route[1](scope, receive, send)
+
+    def _not_found(self, path: str) -> HTTPError:
+        for prefix in ("/v1/models/", "/v2/models/"):
+            if path.startswith(prefix):
+                asked = path[len(prefix) :].split("/")[0].split(":")[0]
+                if asked != self.name:
+                    return HTTPError(404, f"no model named {asked!r}; this server serves {self.name!r}")
+        return HTTPError(404, f"no such endpoint: {path}")
+
+    async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, {"status": "alive", "live": True})
+
+    async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, {"models": [self.name]})
+
+    async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = await self._readiness_problem()
+        if problem is None:
+            await respond_json(send, 200, {"name": self.name, "ready": True})
+        else:
+            await respond_json(
+                send, 503, {"name": self.name, "ready": False, "error": problem}, [(b"retry-after", b"1")]
+            )
+
+    async def _readiness_problem(self) -> Optional[str]:
+        if self.load_error is not None:
+            return f"the model failed to load: {self.load_error}"
+        if not self.pipeline.ready or self.runner is None:
+            return "the model is loading"
+        call = self.pipeline.health_call()
+        if call is None:
+            return None
+        try:
+            async with timeout_at(asyncio.get_running_loop().time() + min(self.timeout, 30.0)):
+                healthy = await self.runner.execute(call)
+        except (Exception, *TIMEOUTS) as exc:
+            _log.warning("is_healthy() failed: %s", exc)
+            return f"is_healthy() failed: {exc}"
+        return None if healthy else "is_healthy() returned False"
+
+    async def _schema(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, model_schema(self.pipeline))
+
+    async def _openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._openapi is None:
+            self._openapi = orjson.dumps(openapi(self.pipeline))
+        await respond(send, 200, self._openapi)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
+
+    async def _v2_metadata(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, self._v2.metadata(self.pipeline))
+
+    def _gauges(self) -> dict[str, float]:
+        runner, batcher = self.runner, self.batcher
+        waiting = (runner.waiting if runner else 0) + (batcher.depth if batcher else 0)
+        return {
+            "packager_requests_in_flight": float(self.inflight),
+            "packager_queue_depth": float(waiting),
+            "packager_model_ready": 1.0 if self.pipeline.ready and self.load_error is None else 0.0,
+        }

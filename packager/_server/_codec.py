@@ -1,0 +1,146 @@
+"""Body encodings shared by the server and `packager.connect()`: JSON, msgpack, SSE.
+
+JSON is orjson; numpy arrays and scalars become lists and numbers, pydantic
+models their JSON form, bytes base64 text. msgpack keeps bytes as bytes and
+numpy arrays as arrays (extension type 1: dtype, shape, raw data), so both
+survive a round trip. This module imports nothing heavier than orjson and
+msgpack; numpy is imported only when an array is met.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import enum
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+import msgpack
+import orjson
+
+JSON = b"application/json"
+MSGPACK = b"application/msgpack"
+SSE = b"text/event-stream"
+NDARRAY_EXT = 1
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+class EncodeError(TypeError):
+    """A value has no JSON/msgpack form."""
+
+
+def is_msgpack(content_type: bytes) -> bool:
+    """Whether a Content-Type or Accept value names msgpack (application/msgpack, x-msgpack...)."""
+    return b"msgpack" in content_type
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse JSON; raises orjson.JSONDecodeError (a ValueError)."""
+    return orjson.loads(body)
+
+
+def encode_json(value: Any) -> bytes:
+    """Serialise to JSON bytes; EncodeError when something has no JSON form."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
+    except TypeError as exc:
+        raise EncodeError(str(exc)) from None
+
+
+def decode_msgpack(body: bytes) -> Any:
+    """Parse msgpack, rebuilding numpy arrays; raises ValueError on malformed data."""
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext_hook)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise ValueError(f"not valid msgpack: {exc}") from None
+    except (TypeError, UnicodeDecodeError, ImportError) as exc:
+        raise ValueError(f"not valid msgpack: {exc}") from None
+
+
+def encode_msgpack(value: Any) -> bytes:
+    """Serialise to msgpack bytes; EncodeError when something has no msgpack form."""
+    try:
+        return msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(str(exc)) from None
+
+
+def sse_event(data: bytes, event: bytes | None = None) -> bytes:
+    """One Server-Sent Event whose data is a (single-line) JSON document."""
+    return (b"event: " + event + b"\ndata: " if event else b"data: ") + data + b"\n\n"
+
+
+def join_chunks(chunks: list[Any]) -> Any:
+    """A finished stream as one value: text concatenated, bytes concatenated, else the list."""
+    if chunks and all(isinstance(c, str) for c in chunks):
+        return "".join(chunks)
+    if chunks and all(isinstance(c, (bytes, bytearray)) for c in chunks):
+        return b"".join(chunks)
+    return chunks
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return _common(value)
+
+
+def _msgpack_default(value: Any) -> Any:
+    if type(value).__module__ == "numpy":
+        return _numpy(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="python")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, enum.Enum)):
+        return str(value) if isinstance(value, uuid.UUID) else value.value
+    return _common(value)
+
+
+def _common(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, (PurePath, Decimal)):
+        return str(value)
+    tolist = getattr(value, "tolist", None)  # numpy arrays orjson cannot take, torch tensors
+    if callable(tolist):
+        return tolist()
+    if isinstance(value, Iterable) and not isinstance(value, (str, dict)):
+        raise EncodeError(f"{type(value).__name__} is not JSON serializable; return a list instead")
+    raise EncodeError(f"{type(value).__name__} is not serializable; return JSON types, numpy arrays or bytes")
+
+
+def _numpy(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            return value.tolist()
+        data = np.ascontiguousarray(value)
+        header = msgpack.packb([data.dtype.str, list(data.shape)], use_bin_type=True)
+        return msgpack.ExtType(NDARRAY_EXT, header + data.tobytes())
+    if isinstance(value, np.generic):
+        return value.item()
+    return _common(value)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code != NDARRAY_EXT:
+        return msgpack.ExtType(code, data)
+    import numpy as np
+
+    try:
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(data)
+        dtype, shape = unpacker.unpack()
+        offset = unpacker.tell()
+        return np.frombuffer(data, dtype=np.dtype(dtype), offset=offset).reshape(shape).copy()
+    except Exception as exc:  # any malformed header or buffer is the sender's mistake
+        raise ValueError(f"bad numpy array in msgpack: {exc}") from None

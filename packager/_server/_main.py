@@ -1,0 +1,144 @@
+"""`serve(path)`: check the package, bind, run uvicorn, load the model once the port is open.
+
+Order matters: the spec is validated and the model class imported and
+inspected first (a PackagerError raised here never opens a port); then the
+socket is bound (a port in use is a PackagerError too); then uvicorn serves
+and, once it is accepting, the model loads in a worker thread. A failed load
+is logged with its traceback and shuts the server down with exit code 1.
+SIGTERM/SIGINT stop accepting, let in-flight requests finish for up to
+``runtime.shutdown_grace_s``, and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Coroutine, Generator
+from pathlib import Path
+from types import FrameType
+from typing import Any, Optional
+
+import uvicorn
+
+from packager._errors import PackagerError
+from packager._pipeline import Pipeline
+from packager._server._app import App
+from packager._server._logging import configure_logging
+from packager._spec_load import read_package
+
+_log = logging.getLogger("packager.server")
+EXIT_OK, EXIT_LOAD_FAILED = 0, 1
+
+
+def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> int:
+    """See `packager._server.serve`."""
+    configure_logging(log_level)
+    pipeline = Pipeline(read_package(path))
+    sock = bind(host, port)
+    app = App(pipeline, autoload=False)
+    server = _Server(_config(app, pipeline, host, port, log_level))
+    try:
+        return _run(_main(server, app, sock))
+    except SystemExit as exc:  # uvicorn exits this way when startup fails
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on host:port (port 0 picks a free one)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise PackagerError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            "another process is using it; pick another --port"
+            if exc.errno == 98
+            else "check --host and --port"
+        )
+        raise PackagerError(f"cannot listen on {host}:{port}: {exc.strerror}; {hint}") from None
+    return sock
+
+
+def _config(app: App, pipeline: Pipeline, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        interface="asgi3",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=pipeline.spec.runtime.shutdown_grace_s,  # type: ignore[arg-type]
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the signal after a graceful stop (we return 0 instead)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        if not self.should_exit:
+            _log.info("received %s: finishing in-flight requests, then exiting", signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
+
+
+async def _main(server: _Server, app: App, sock: socket.socket) -> int:
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.005)
+    if server.started:
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        _log.info("serving %s on http://%s:%d", app.name, shown, port, extra={"port": port})
+
+        def loaded(error: Optional[BaseException]) -> None:
+            if error is not None:
+                server.should_exit = True
+
+        app.start_loading(loaded)
+    await serving
+    return EXIT_LOAD_FAILED if app.load_error is not None else EXIT_OK
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """Run `main` on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.run(main)
