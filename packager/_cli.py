@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from packager._cli_examples import test_examples
 from packager._cli_predict import predict
-from packager._errors import PackagerError, SpecError
+from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
 from packager._pipeline import Pipeline
 from packager._resources import render_template
 from packager._spec import Spec, spec_json_schema
@@ -38,8 +38,8 @@ def format_error(exc: PackagerError) -> str:
     """How `pkg` shows an error: one line, or a SpecError's problems one per line."""
     issues = exc.issues if isinstance(exc, SpecError) else []
     text = str(issues[0]) if len(issues) == 1 else str(exc)
-    cause = exc.__cause__
-    if cause is not None and not isinstance(cause, PackagerError):
+    raised_by_model = isinstance(exc, (ModelLoadError, PredictError)) and exc.__cause__ is not None
+    if raised_by_model and not isinstance(exc.__cause__, PackagerError):
         text += f"\n{_TRACEBACK_HINT}"
     return f"error: {text}"
 

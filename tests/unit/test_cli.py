@@ -243,7 +243,8 @@ class FakeClient:
     def predict(self, inputs: Any) -> Any:
         self.calls.append((self.url, inputs))
         if inputs == "fail":
-            raise packager.ClientError("server answered 503: model is loading", status_code=503)
+            cause = ConnectionRefusedError("refused")
+            raise packager.ClientError("cannot reach http://h:1: connection refused") from cause
         return {"remote": inputs}
 
 
@@ -276,7 +277,7 @@ def test_predict_url_example_needs_the_package(fake_client: list[Any]) -> None:
 def test_predict_url_client_error(fake_client: list[Any]) -> None:
     result = pkg("predict", "--url", "http://h:1", "-d", '"fail"')
     assert result.exit_code == 1
-    assert result.stderr == "error: server answered 503: model is loading\n"
+    assert result.stderr == "error: cannot reach http://h:1: connection refused\n"  # no traceback hint
 
 
 # --- serve ------------------------------------------------------------------------------------
