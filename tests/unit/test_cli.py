@@ -194,8 +194,9 @@ def test_predict_streams_text_chunks_raw() -> None:
     assert (result.exit_code, result.stdout) == (0, "a b .\n")
 
 
-def test_predict_streams_other_chunks_as_json_lines() -> None:
-    result = pkg("predict", fixture("chunks"), "-d", '{"n": 3}')
+@pytest.mark.parametrize("package", ["chunks", "async_chunks"])
+def test_predict_streams_other_chunks_as_json_lines(package: str) -> None:
+    result = pkg("predict", fixture(package), "-d", '{"n": 3}')
     assert (result.exit_code, result.stdout) == (0, '{"i":0}\n{"i":1}\n{"i":2}\n')
 
 
