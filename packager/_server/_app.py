@@ -8,7 +8,6 @@ a dict lookup. Everything it answers is JSON (or msgpack when asked).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -21,9 +20,9 @@ from packager._errors import InputError, NotReadyError, OverloadedError, Package
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
 from packager._server import _stream
-from packager._server._batching import DynamicBatcher
 from packager._server._codec import (
     JSON,
+    MSGPACK,
     SSE,
     decode_json,
     decode_msgpack,
@@ -31,7 +30,7 @@ from packager._server._codec import (
     encode_msgpack,
     is_msgpack,
 )
-from packager._server._deadline import TIMEOUTS, Deadlines, timeout_at
+from packager._server._deadline import Deadlines
 from packager._server._http import (
     HTTPError,
     Receive,
@@ -46,6 +45,7 @@ from packager._server._http import (
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
 from packager._server._schema import model_schema, openapi
+from packager._server._state import ModelState, OnLoaded
 from packager._server._v2 import V2
 
 _log = logging.getLogger("packager.server")
@@ -60,7 +60,8 @@ class V1:
     streams = True
 
     def decode(self, body: bytes, headers: RequestHeaders) -> Any:
-        if is_msgpack(headers.content_type):
+        content_type = headers.content_type
+        if content_type and content_type != JSON and is_msgpack(content_type):
             try:
                 return decode_msgpack(body)
             except ValueError as exc:
@@ -71,9 +72,11 @@ class V1:
             raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
 
     def encode(self, output: Any, headers: RequestHeaders) -> tuple[bytes, bytes]:
-        accept = headers.accept
-        if is_msgpack(accept) or (is_msgpack(headers.content_type) and b"json" not in accept):
-            return encode_msgpack(output), b"application/msgpack"
+        accept, content_type = headers.accept, headers.content_type
+        if (accept and is_msgpack(accept)) or (
+            content_type and is_msgpack(content_type) and b"json" not in accept
+        ):
+            return encode_msgpack(output), MSGPACK
         return encode_json(output), JSON
 
 
@@ -81,8 +84,8 @@ class App:
     """Serves one pipeline. `autoload`: start loading the model at ASGI lifespan startup.
 
     `max_body_bytes` caps request bodies (413 past it; default
-    $PACKAGER_MAX_BODY_BYTES or 64 MiB). Call `startup()`/`shutdown()`
-    yourself when the ASGI server sends no lifespan events.
+    $PACKAGER_MAX_BODY_BYTES or 64 MiB). Without lifespan events (httpx's
+    ASGITransport), call `startup()` and `shutdown()` yourself.
     """
 
     def __init__(
@@ -97,27 +100,28 @@ class App:
         self.max_body = max_body_bytes or int(os.environ.get("PACKAGER_MAX_BODY_BYTES") or DEFAULT_MAX_BODY)
         self.autoload = autoload
         self.inflight = 0
-        self.runner: Optional[AsyncRunner] = None
-        self.batcher: Optional[DynamicBatcher] = None
-        self.load_error: Optional[BaseException] = None
-        self.loading: Optional[asyncio.Task[None]] = None
         self.metrics = Metrics(name, self._gauges)
+        self.state = ModelState(pipeline, self.metrics)
         self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
         self._v1, self._v2 = V1(), V2(name, typed=pipeline.contract.input_adapter is not None)
         self._predict_path = f"/v1/models/{name}:predict"
         self._openapi: Optional[bytes] = None
-        self._routes: dict[str, tuple[tuple[str, ...], Handler]] = {
-            "/": (("GET",), self._live),
-            "/v1/models": (("GET",), self._list),
-            f"/v1/models/{name}": (("GET",), self._ready),
+        self._routes = self._route_table(name)
+
+    def _route_table(self, name: str) -> dict[str, tuple[tuple[str, ...], Handler]]:
+        get = ("GET",)
+        return {
+            "/": (get, self._live),
+            "/v1/models": (get, self._list),
+            f"/v1/models/{name}": (get, self._ready),
             f"/v1/models/{name}:predict": (("POST",), self._predict_v1),
-            f"/v1/models/{name}/schema": (("GET",), self._schema),
-            "/openapi.json": (("GET",), self._openapi_doc),
-            "/metrics": (("GET",), self._metrics),
-            "/v2/health/live": (("GET",), self._live),
-            "/v2/health/ready": (("GET",), self._ready),
-            f"/v2/models/{name}": (("GET",), self._v2_metadata),
-            f"/v2/models/{name}/ready": (("GET",), self._ready),
+            f"/v1/models/{name}/schema": (get, self._schema),
+            "/openapi.json": (get, self._openapi_doc),
+            "/metrics": (get, self._metrics),
+            "/v2/health/live": (get, self._live),
+            "/v2/health/ready": (get, self._ready),
+            f"/v2/models/{name}": (get, self._v2_metadata),
+            f"/v2/models/{name}/ready": (get, self._ready),
             f"/v2/models/{name}/infer": (("POST",), self._predict_v2),
         }
 
@@ -133,63 +137,32 @@ class App:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def runner(self) -> Optional[AsyncRunner]:
+        return self.state.runner
+
+    @property
+    def load_error(self) -> Optional[BaseException]:
+        return self.state.load_error
+
     async def startup(self) -> None:
         """Create the runner (and batcher) on the running loop; start loading if `autoload`."""
-        if self.runner is not None:
-            return
-        runtime = self.pipeline.spec.runtime
-        self.runner = AsyncRunner(concurrency=runtime.predict_concurrency, observe=self.metrics.stage)
-        if self.pipeline.batches:
-            batching = runtime.batching
-            self.batcher = DynamicBatcher(
-                self.runner,
-                self.pipeline,
-                max_size=batching.max_batch_size,
-                max_wait_s=batching.max_wait_ms / 1000,
-                workers=runtime.predict_concurrency,
-                observe_size=self.metrics.batch_sizes.observe,
-            )
-            self.runner.batcher = self.batcher
+        self.state.start()
         if self.autoload:
-            self.start_loading()
+            self.state.start_loading()
 
-    def start_loading(self, on_done: Callable[[Optional[BaseException]], None] | None = None) -> None:
-        """Load the model in the background (init and load run in a worker thread)."""
-        if self.loading is None and not self.pipeline.ready:
-            self.loading = asyncio.ensure_future(self._load(on_done))
-        elif on_done is not None:
-            on_done(self.load_error)
+    def start_loading(self, on_done: OnLoaded | None = None) -> None:
+        """Load the model in the background; `on_done(error or None)` is called after."""
+        self.state.start_loading(on_done)
 
     async def wait_loaded(self) -> None:
         """Wait for the background load; raises what it raised."""
-        if self.loading is not None:
-            await asyncio.shield(self.loading)
-        if self.load_error is not None:
-            raise self.load_error
+        await self.state.wait_loaded()
 
     async def shutdown(self) -> None:
-        """Stop batch workers and let the worker threads go."""
-        if self.batcher is not None:
-            self.batcher.close()
-        if self.loading is not None and not self.loading.done():
-            self.loading.cancel()
+        """Stop batch workers and the deadline watchdog; let the worker threads go."""
+        self.state.close()
         self.deadlines.close()
-        if self.runner is not None:
-            self.runner.close()
-
-    async def _load(self, on_done: Callable[[Optional[BaseException]], None] | None) -> None:
-        assert self.runner is not None
-        _log.info("loading model %s", self.name)
-        try:
-            await self.runner.run(self.pipeline.load_plan())
-        except Exception as exc:
-            self.load_error = exc
-            _log.error("model %s failed to load: %s", self.name, exc, exc_info=exc)
-        else:
-            self.metrics.load_seconds = self.pipeline.load_seconds
-            _log.info("model %s loaded in %.2fs", self.name, self.pipeline.load_seconds or 0.0)
-        if on_done is not None:
-            on_done(self.load_error)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -216,43 +189,35 @@ class App:
 
     async def _predict(self, scope: Scope, receive: Receive, send: Send, protocol: Any) -> None:
         headers = RequestHeaders(scope)
+        request_id = headers.request_id
         if self.inflight >= self.capacity:
             error = OverloadedError(f"more than {self.capacity} requests are in the server; retry shortly")
-            self.metrics.request(await respond_error(send, error, headers.request_id), 0.0)
+            self.metrics.request(await respond_error(send, error, request_id), 0.0)
             return
         self.inflight += 1
-        token = REQUEST_ID.set(headers.request_id)
+        token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
         try:
-            status = await self._answer(receive, send, headers, protocol)
+            with self.deadlines.guard() as guard:
+                raw = protocol.decode(await read_body(receive, self.max_body), headers)
+                runner = self.state.runner or self.state.start()
+                output = await runner.run(self.pipeline.plan(raw))
+                if isinstance(output, ChunkStream):
+                    if protocol.streams and SSE in headers.accept:
+                        status = await _stream.send_events(output, send, receive, guard, self._log_failure)
+                        return
+                    output = await _stream.collect(output)
+                payload, content_type = protocol.encode(output, headers)
+            await respond(send, 200, payload, content_type, [(b"x-request-id", request_id.encode("latin-1"))])
+            status = 200
+        except Exception as exc:
+            self._log_failure(exc, request_id)
+            status = await respond_error(send, exc, request_id)
         finally:
             self.inflight -= 1
             REQUEST_ID.reset(token)
             self.metrics.request(status, time.perf_counter() - started)
-
-    async def _answer(self, receive: Receive, send: Send, headers: RequestHeaders, protocol: Any) -> int:
-        request_id = headers.request_id
-        try:
-            with self.deadlines.guard() as guard:
-                raw = protocol.decode(await read_body(receive, self.max_body), headers)
-                output = await self._run(raw)
-                if isinstance(output, ChunkStream):
-                    if protocol.streams and SSE in headers.accept:
-                        return await _stream.send_events(output, send, receive, guard, self._log_failure)
-                    output = await _stream.collect(output)
-                payload, content_type = protocol.encode(output, headers)
-        except Exception as exc:
-            self._log_failure(exc, request_id)
-            return await respond_error(send, exc, request_id)
-        await respond(send, 200, payload, content_type, [(b"x-request-id", request_id.encode("latin-1"))])
-        return 200
-
-    async def _run(self, raw: Any) -> Any:
-        runner = self.runner
-        if runner is None:
-            raise NotReadyError("the server has not started; run the app's lifespan startup first")
-        return await runner.run(self.pipeline.plan(raw))
 
     def _log_failure(self, exc: BaseException, request_id: str) -> None:
         if isinstance(exc, _QUIET):
@@ -292,29 +257,12 @@ class App:
         await respond_json(send, 200, {"models": [self.name]})
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = await self._readiness_problem()
+        problem = await self.state.readiness_problem()
         if problem is None:
             await respond_json(send, 200, {"name": self.name, "ready": True})
         else:
-            await respond_json(
-                send, 503, {"name": self.name, "ready": False, "error": problem}, [(b"retry-after", b"1")]
-            )
-
-    async def _readiness_problem(self) -> Optional[str]:
-        if self.load_error is not None:
-            return f"the model failed to load: {self.load_error}"
-        if not self.pipeline.ready or self.runner is None:
-            return "the model is loading"
-        call = self.pipeline.health_call()
-        if call is None:
-            return None
-        try:
-            async with timeout_at(asyncio.get_running_loop().time() + min(self.timeout, 30.0)):
-                healthy = await self.runner.execute(call)
-        except (Exception, *TIMEOUTS) as exc:
-            _log.warning("is_healthy() failed: %s", exc)
-            return f"is_healthy() failed: {exc}"
-        return None if healthy else "is_healthy() returned False"
+            body = {"name": self.name, "ready": False, "error": problem}
+            await respond_json(send, 503, body, [(b"retry-after", b"1")])
 
     async def _schema(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond_json(send, 200, model_schema(self.pipeline))
@@ -331,10 +279,8 @@ class App:
         await respond_json(send, 200, self._v2.metadata(self.pipeline))
 
     def _gauges(self) -> dict[str, float]:
-        runner, batcher = self.runner, self.batcher
-        waiting = (runner.waiting if runner else 0) + (batcher.depth if batcher else 0)
         return {
             "packager_requests_in_flight": float(self.inflight),
-            "packager_queue_depth": float(waiting),
-            "packager_model_ready": 1.0 if self.pipeline.ready and self.load_error is None else 0.0,
+            "packager_queue_depth": float(self.state.waiting),
+            "packager_model_ready": 1.0 if self.state.ready else 0.0,
         }

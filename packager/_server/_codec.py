@@ -37,7 +37,7 @@ def is_msgpack(content_type: bytes) -> bool:
     return b"msgpack" in content_type
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes | str) -> Any:
     """Parse JSON; raises orjson.JSONDecodeError (a ValueError)."""
     return orjson.loads(body)
 
