@@ -6,21 +6,24 @@ they come back as bytes and arrays); everything else as JSON. A streaming
 model's `predict` returns an iterator of chunks, read as Server-Sent Events;
 stopping early closes the connection, which stops the model's generator.
 Every HTTP or transport failure raises `ClientError` (status 0 when no
-answer came).
+answer came). httpx is imported when a client is made, not with packager
+(its package init imports click and rich when they are installed).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from packager._errors import ClientError
 from packager._server._codec import decode_json, decode_msgpack, encode_json, encode_msgpack
+
+if TYPE_CHECKING:
+    import httpx
 
 _JSON_ACCEPT = "application/json, text/event-stream"
 _MSGPACK_ACCEPT = "application/msgpack, text/event-stream"
@@ -33,6 +36,9 @@ class RemoteModel:
         base, _, rest = url.rstrip("/").partition("/v1/models/")
         self.url = base
         self._name = name or (rest.split(":")[0].split("/")[0] if rest else None)
+        import httpx
+
+        self._errors = httpx.HTTPError
         self._http = httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
     @property
@@ -56,7 +62,7 @@ class RemoteModel:
         )
         try:
             response = self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             raise ClientError(f"cannot reach {self.url}: {exc}", 0) from None
         if (
             response.headers.get("content-type", "").startswith("text/event-stream")
@@ -65,7 +71,7 @@ class RemoteModel:
             return _events(response, self.url)
         try:
             data = response.read()
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             raise ClientError(f"{self.url}: the answer broke off: {exc}", 0) from None
         finally:
             response.close()
@@ -82,7 +88,7 @@ class RemoteModel:
         """Whether the model is loaded and healthy (False when the server cannot be reached)."""
         try:
             response = self._http.get(f"/v1/models/{quote(self.name)}")
-        except (httpx.HTTPError, ClientError):
+        except (self._errors, ClientError):
             return False
         return response.status_code == 200
 
@@ -111,7 +117,7 @@ class RemoteModel:
     def _get_json(self, path: str) -> Any:
         try:
             response = self._http.get(path)
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             raise ClientError(f"cannot reach {self.url}: {exc}", 0) from None
         if response.status_code >= 400:
             raise _error(self.url, response.status_code, response.content)
@@ -195,7 +201,9 @@ def _events(response: httpx.Response, url: str) -> Iterator[Any]:
                     return
                 yield payload
                 event, data = "", []
-    except httpx.HTTPError as exc:
+    except ClientError:
+        raise
+    except Exception as exc:  # httpx transport errors while reading, or an undecodable event
         raise ClientError(f"{url}: the stream broke off: {exc}", 0) from None
     finally:
         response.close()

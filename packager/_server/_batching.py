@@ -128,6 +128,9 @@ class DynamicBatcher:
         await runner.semaphore.acquire()
         try:
             outputs = await runner.timed(self._pipeline.batch_call([value for value, _ in batch]))
+        except asyncio.CancelledError:
+            _fail_all(batch, NotReadyError("the server is shutting down"))
+            raise
         except Exception as exc:
             _fail_all(batch, exc)
             return

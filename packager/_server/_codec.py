@@ -46,17 +46,15 @@ def encode_json(value: Any) -> bytes:
     """Serialise to JSON bytes; EncodeError when something has no JSON form."""
     try:
         return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
-    except TypeError as exc:
-        raise EncodeError(str(exc)) from None
+    except TypeError as exc:  # orjson keeps our default()'s own message as the cause
+        raise EncodeError(str(exc.__cause__ or exc)) from None
 
 
 def decode_msgpack(body: bytes) -> Any:
     """Parse msgpack, rebuilding numpy arrays; raises ValueError on malformed data."""
     try:
         return msgpack.unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext_hook)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise ValueError(f"not valid msgpack: {exc}") from None
-    except (TypeError, UnicodeDecodeError, ImportError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:  # ExtraData, FormatError, StackError are ValueErrors
         raise ValueError(f"not valid msgpack: {exc}") from None
 
 
@@ -123,8 +121,8 @@ def _numpy(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             return value.tolist()
-        data = np.ascontiguousarray(value)
-        header = msgpack.packb([data.dtype.str, list(data.shape)], use_bin_type=True)
+        data = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        header = msgpack.packb([value.dtype.str, list(value.shape)], use_bin_type=True)
         return msgpack.ExtType(NDARRAY_EXT, header + data.tobytes())
     if isinstance(value, np.generic):
         return value.item()
@@ -141,6 +139,6 @@ def _ext_hook(code: int, data: bytes) -> Any:
         unpacker.feed(data)
         dtype, shape = unpacker.unpack()
         offset = unpacker.tell()
-        return np.frombuffer(data, dtype=np.dtype(dtype), offset=offset).reshape(shape).copy()
+        return np.frombuffer(data, dtype=np.dtype(dtype), offset=offset).reshape(tuple(shape)).copy()
     except Exception as exc:  # any malformed header or buffer is the sender's mistake
         raise ValueError(f"bad numpy array in msgpack: {exc}") from None
