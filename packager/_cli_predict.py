@@ -53,10 +53,9 @@ def predict(
         raise click.UsageError("--example needs the package PATH to read its package.yaml")
     inputs = read_input(data, file, example, path)
     if url is not None:
-        output = remote_predict(url, inputs)
+        remote_predict(url, inputs)
     else:
-        output = load(path or ".", device=device).predict(inputs)
-    write_output(output)
+        write_output(load(path or ".", device=device).predict(inputs))
 
 
 def read_input(data: str | None, file: IO[bytes] | None, example: str | None, path: str | None) -> Any:
@@ -83,11 +82,12 @@ def example_input(path: str | Path, name: str) -> Any:
     return found.input
 
 
-def remote_predict(url: str, inputs: Any) -> Any:
-    """Send `inputs` to the server at `url` (its client is imported only when used)."""
-    from packager._client import connect
+def remote_predict(url: str, inputs: Any) -> None:
+    """Send `inputs` to the server at `url` and print the answer (streams as they arrive)."""
+    from packager._client import connect  # the HTTP client loads only when used
 
-    return connect(url).predict(inputs)
+    with connect(url) as remote:
+        write_output(remote.predict(inputs))
 
 
 def write_output(output: Any) -> None:

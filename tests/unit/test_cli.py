@@ -241,6 +241,12 @@ class FakeClient:
         self.url = url
         self.calls = calls
 
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.calls.append("closed")
+
     def predict(self, inputs: Any) -> Any:
         self.calls.append((self.url, inputs))
         if inputs == "fail":
@@ -261,7 +267,7 @@ def fake_client(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_predict_url_sends_to_the_server(fake_client: list[Any]) -> None:
     result = pkg("predict", "--url", "http://127.0.0.1:9", "-d", '{"a": 1}')
     assert (result.exit_code, result.stdout) == (0, '{"remote":{"a":1}}\n')
-    assert fake_client == [("http://127.0.0.1:9", {"a": 1})]
+    assert fake_client == [("http://127.0.0.1:9", {"a": 1}), "closed"]
 
 
 def test_predict_url_with_an_example_reads_it_from_the_package(fake_client: list[Any]) -> None:
@@ -477,3 +483,40 @@ def test_real_process_bug_keeps_its_traceback() -> None:
     assert "Traceback (most recent call last):" in done.stderr
     assert done.stderr.rstrip().endswith("RuntimeError: bug in packager")
     assert "error:" not in done.stderr
+
+
+@pytest.mark.server
+def test_real_serve_and_predict_url(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [*pkg_command(), "serve", fixture("echo"), "--port", str(port)], stdout=log, stderr=log
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/v1/models/echo", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        result = pkg("predict", fixture("echo"), "--url", url, "--example", "list")
+        assert (result.exit_code, result.stdout) == (0, '{"echo":[1,2,3]}\n')
+        result = pkg("predict", "--url", f"{url}/v1/models/nope", "-d", "1")
+        assert result.exit_code == 1
+        assert (
+            result.stderr == f"error: {url} answered 404: no model named 'nope'; this server serves 'echo'\n"
+        )
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+        log.close()
