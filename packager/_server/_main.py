@@ -81,6 +81,7 @@ def _config(app: App, pipeline: Pipeline, host: str, port: int, log_level: str) 
         port=port,
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         interface="asgi3",
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
