@@ -38,7 +38,8 @@ def running(name: str) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        assert time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server thread died"
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
