@@ -162,16 +162,11 @@ def commands(body: str) -> Iterator[tuple[str, list[str]]]:
         yield command, output
 
 
-def needs_server(page_blocks: list[Block]) -> bool:
-    return any(b.lang == "console" and "pkg serve" in b.body for b in page_blocks)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PAGES)
 def test_page_runs_as_written(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     page = ROOT / name
     page_blocks = blocks(page)
-    server_missing = needs_server(page_blocks) and importlib.util.find_spec("packager._server") is None
     workdir = tmp_path / "work"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
@@ -179,8 +174,6 @@ def test_page_runs_as_written(name: str, tmp_path: Path, monkeypatch: pytest.Mon
     ran = 0
     try:
         for block in page_blocks:
-            if server_missing and block.lang == "console" and "8080" in block.body:
-                continue
             ran += runner.run(block)
     finally:
         runner.stop()
@@ -189,8 +182,6 @@ def test_page_runs_as_written(name: str, tmp_path: Path, monkeypatch: pytest.Mon
         if not (spec_file.parent / "model.py").exists():
             (spec_file.parent / "model.py").write_text(PLACEHOLDER_MODEL)
         packager.read_package(spec_file.parent)
-    if server_missing:
-        pytest.skip("every block ran except the `pkg serve` one: packager._server is not there yet")
 
 
 def test_quickstart_is_in_the_readme() -> None:
