@@ -29,6 +29,12 @@ def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
+def _weights_items_schema(schema: dict[str, Any]) -> None:
+    # Each item may also be written as a bare source string (the shorthand parse_weight_source accepts).
+    shorthand = {"type": "string", "description": "Shorthand for {source: ...}."}
+    schema["items"] = {"anyOf": [shorthand, schema["items"]]}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -181,7 +187,11 @@ class Spec(_Strict):
     secrets: list[str] = Field(default_factory=list, description="Secret names (never values).")
     resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
     model: ModelRef = Field(default_factory=ModelRef)  # type: ignore[arg-type]
-    weights: list[WeightSource] = Field(default_factory=list, description="Weight sources.")
+    weights: list[WeightSource] = Field(
+        default_factory=list,
+        description="Weight sources: a source string, or a mapping with source, dir, sha256, fetch...",
+        json_schema_extra=_weights_items_schema,
+    )
     runtime: Runtime = Field(default_factory=Runtime)  # type: ignore[arg-type]
     examples: list[Example] = Field(default_factory=list, description="Named example inputs.")
     build: Build = Field(default_factory=Build)  # type: ignore[arg-type]

@@ -46,10 +46,16 @@ print("ok")
 
 
 def _python39() -> str | None:
-    found = shutil.which("python3.9")
-    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
-    candidates += sorted(glob.glob("/root/.pyenv/versions/3.9*/bin/python3.9"))
-    return found or (candidates[-1] if candidates else None)
+    """A Python 3.9 that actually runs (a pyenv shim for a version not enabled exits 127)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")), reverse=True)
+    candidates += [found] if (found := shutil.which("python3.9")) else []
+    for candidate in candidates:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == b"(3, 9)":
+            return candidate
+    return None
 
 
 @pytest.mark.slow

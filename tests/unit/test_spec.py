@@ -315,3 +315,8 @@ def test_json_schema_rejects_unknown_keys_and_names_fields() -> None:
     assert set(schema["required"]) == {"spec_version", "name"}
     assert "class" in json.dumps(schema["$defs"]["ModelRef"])
     assert Spec.model_json_schema(by_alias=True)["properties"].keys() == schema["properties"].keys()
+    items = schema["properties"]["weights"]["items"]["anyOf"]
+    assert items == [
+        {"type": "string", "description": "Shorthand for {source: ...}."},
+        {"$ref": "#/$defs/WeightSource"},
+    ]
