@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -85,14 +86,22 @@ class Server:
         return sum(_cpu_of(pid) for pid in _tree(self.proc.pid))
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Stop the process (SIGTERM, then SIGKILL after 10 s) and delete its log."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log is not None:
+            self.log.unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        """Whether the process still runs, and the end of its log."""
+        code = None if self.proc is None else self.proc.poll()
+        state = "running" if code is None else f"exited with {code}"
+        return f"{self.label} (pid {self.proc.pid if self.proc else '-'}) {state}; log:\n{self.log_tail()}"
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log is None or not self.log.exists():
@@ -124,6 +133,35 @@ def post(url: str, body: bytes) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def busy_seconds() -> float:
+    """CPU time processes on this machine have used since boot (all cores, from /proc/stat).
+
+    Interrupt and softirq time is left out: on loopback it is mostly the benchmark's own
+    packets, which no process is charged for.
+    """
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system = (int(x) for x in fields[:3])
+    return (user + nice + system) / _TICK
+
+
+def children_seconds() -> float:
+    """CPU time used by this process's finished (waited-for) children, such as wrk runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_quiet(idle_cores: float = 1.8, window: float = 1.0, limit: float = 90.0) -> bool:
+    """Wait until the machine is nearly idle for `window` seconds; False if it never was within `limit`."""
+    cores = os.cpu_count() or 1
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = busy_seconds()
+        time.sleep(window)
+        if cores - (busy_seconds() - before) / window >= min(idle_cores, cores * 0.9):
+            return True
+    return False
 
 
 def _cpu_of(pid: int) -> float:

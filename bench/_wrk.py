@@ -81,7 +81,17 @@ def run_wrk(url: str, bodies: list[bytes], connections: int, seconds: float) -> 
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         script = lua_script(bodies, Path(folder))
-        cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
+        cmd = [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            url,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if out.returncode != 0 or line is None:
