@@ -142,7 +142,8 @@ class AsyncRunner:
             call = next(plan)
             while True:
                 if call.stage == "predict":
-                    result = await self._predict(call)
+                    lane = self.batcher is None and not call.is_async
+                    result = await (self._in_lane(call) if lane else self._predict(call))
                 else:
                     result = await self.timed(call)
                 call = plan.send(result)

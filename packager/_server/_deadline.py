@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from time import monotonic
 from types import TracebackType
 from typing import Any, Optional
 
@@ -60,7 +61,7 @@ class Deadlines:
         """A guard for the current task, due `seconds` from now."""
         task = asyncio.current_task()
         assert task is not None
-        return Guard(self, task.get_loop().time() + self.seconds, task)
+        return Guard(self, monotonic() + self.seconds, task)
 
     def add(self, guard: Guard) -> None:
         self.entries[guard] = None
@@ -73,11 +74,10 @@ class Deadlines:
             self._watchdog = None
 
     async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self.entries:
                 oldest = next(iter(self.entries))
-                wait = oldest.at - loop.time()
+                wait = oldest.at - monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue

@@ -79,7 +79,7 @@ def _config(app: App, pipeline: Pipeline, host: str, port: int, log_level: str) 
         app,
         host=host,
         port=port,
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=_http_protocol(),
         interface="asgi3",
         ws="none",
         lifespan="on",
@@ -90,6 +90,15 @@ def _config(app: App, pipeline: Pipeline, host: str, port: int, log_level: str) 
         server_header=False,
         timeout_graceful_shutdown=pipeline.spec.runtime.shutdown_grace_s,  # type: ignore[arg-type]
     )
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol with coalesced writes, or h11 when httptools is missing."""
+    if importlib.util.find_spec("httptools") is None:
+        return "h11"
+    from packager._server._protocol import CoalescingHttpToolsProtocol
+
+    return CoalescingHttpToolsProtocol
 
 
 class _Server(uvicorn.Server):

@@ -132,9 +132,9 @@ class ThreadPool:
         self._threads = 0
 
     def _work(self) -> None:
+        with self._lock:
+            self._idle += 1
         while True:
-            with self._lock:
-                self._idle += 1
             job = self._queue.get()
             with self._lock:
                 self._idle -= 1
@@ -143,12 +143,17 @@ class ThreadPool:
                 return
             ok, value = _call(job) if not job.future.cancelled() else (True, None)
             held = Held(value) if self._hold and ok and is_stream(value) else None
+            if held is None:  # count as idle before waking the loop: it may submit again at once
+                with self._lock:
+                    self._idle += 1
             try:
                 job.loop.call_soon_threadsafe(job.settle, ok, value if held is None else held)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
             if held is not None:
                 held.wait_and_close()
+                with self._lock:
+                    self._idle += 1
 
 
 def _call(job: Job) -> tuple[bool, Any]:
