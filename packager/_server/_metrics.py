@@ -4,17 +4,19 @@ Recording a request is a few list increments (no locks: everything that
 records runs on the event loop thread); a collector in the app's own
 CollectorRegistry turns them into metric families when /metrics is read.
 The process-wide default registry (process stats, and any metrics the model
-registers itself) is appended to the output.
+registers itself) is appended to the output. prometheus_client is imported
+at the first scrape, not at start-up (it costs ~30 ms to import).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Optional
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import HistogramMetricFamily, Metric
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -77,8 +79,7 @@ class Metrics:
         self.batch_sizes = Histogram(BATCH_BUCKETS)
         self.load_seconds: float | None = None
         self._gauges = gauges
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(self))
+        self._registry: Optional[CollectorRegistry] = None
 
     def request(self, status: int, seconds: float) -> None:
         """Count one predict request and its latency."""
@@ -92,16 +93,32 @@ class Metrics:
         if histogram is not None:
             histogram.observe(seconds)
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This app's own CollectorRegistry (made at first use)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(_Collector(self))
+        return self._registry
+
     def render(self) -> bytes:
         """The text exposition: this app's metrics, then the process-wide registry's."""
+        from prometheus_client import REGISTRY, generate_latest
+
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
-class _Collector(Collector):
+class _Collector:
+    """Turns a Metrics' numbers into metric families when the registry is collected."""
+
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         m, model = self._m, [self._m.model]
         requests = CounterMetricFamily(
             "packager_requests", "Predict requests answered, by HTTP status.", labels=["model", "status"]
@@ -121,6 +138,8 @@ class _Collector(Collector):
         yield from self._gauges(model)
 
     def _gauges(self, model: list[str]) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         values = self._m._gauges()
         helps = {
             "packager_requests_in_flight": "Predict requests being served now.",
@@ -140,6 +159,8 @@ class _Collector(Collector):
 
 
 def _histogram(name: str, help_text: str, histogram: Histogram, labels: list[str]) -> HistogramMetricFamily:
+    from prometheus_client.core import HistogramMetricFamily
+
     family = HistogramMetricFamily(name, help_text, labels=["model"])
     family.add_metric(labels, histogram.buckets(), histogram.total)
     return family
