@@ -173,7 +173,8 @@ def _runs(samples: list[Sample]) -> str:
     return "/".join(f"{s.rps:,.0f}{'*' if s.noisy else ''}" for s in samples)
 
 
-def echo_rows(cfg: Config) -> list[Row]:
+def echo_servers() -> list[Server]:
+    """packager (sync echo), the Starlette baseline, and two references without a thread hop."""
     ours = Server("packager-echo", "echo", [], free_port())
     ours.cmd = packager_cmd(PACKAGES / "echo", ours.port)
     base = Server("starlette-echo", "echo", [], free_port(), env={"BENCH_WORK": "echo"})
@@ -182,21 +183,36 @@ def echo_rows(cfg: Config) -> list[Row]:
         "starlette-inline", "echo", [], free_port(), env={"BENCH_WORK": "echo", "BENCH_INLINE": "1"}
     )
     inline.cmd = starlette_cmd(inline.port)
+    awaited = Server("packager-async-echo", "echo", [], free_port())
+    awaited.cmd = packager_cmd(PACKAGES / "echo_async", awaited.port)
+    return [ours, base, inline, awaited]
+
+
+def echo_rows(cfg: Config) -> list[Row]:
+    servers = echo_servers()
+    ours, base, inline, awaited = (s.label for s in servers)
     rows = []
-    with Running(ours, base, inline):
-        for connections in (1, 32):
-            got = compare([ours, base, inline], [ECHO_BODY], connections, cfg)
-            mine, theirs = got[ours.label], got[base.label]
+    with Running(*servers):
+        for c in (1, 32):
+            got = compare(servers, [ECHO_BODY], c, cfg)
             detail = f"echo, {len(ECHO_BODY)}-byte JSON body"
-            rows.append(rps_row(f"echo c={connections}: packager vs Starlette", mine, theirs, 0.65, detail))
-            rows.append(cpu_row(f"echo c={connections}: server CPU per request", mine, theirs, 0.2))
-            rows.append(reference_row(f"echo c={connections}: (ref) Starlette, echo inline on the loop",
-                                      got[inline.label], theirs))  # fmt: skip
+            rows.append(rps_row(f"echo c={c}: packager vs Starlette", got[ours], got[base], 0.65, detail))
+            rows.append(cpu_row(f"echo c={c}: server CPU per request", got[ours], got[base], 0.2))
+            rows.append(
+                reference_row(
+                    f"echo c={c}: (ref) Starlette, echo inline on the loop",
+                    got[inline],
+                    got[base],
+                    "the baseline without its thread hop; blocks the loop",
+                )
+            )
+            rows.append(reference_row(f"echo c={c}: (ref) packager, `async def predict`", got[awaited],
+                                      got[base], "awaited on the loop: packager without its thread hop"))  # fmt: skip
     return rows
 
 
-def reference_row(name: str, ref: list[Sample], base: list[Sample]) -> Row:
-    """A row with no target: what the baseline would do without its thread hop."""
+def reference_row(name: str, ref: list[Sample], base: list[Sample], what: str) -> Row:
+    """A row with no target, for context (compared with the baseline)."""
     cpu = median([s.cpu_ms for s in ref])
     return Row(
         name=name,
@@ -205,7 +221,7 @@ def reference_row(name: str, ref: list[Sample], base: list[Sample]) -> Row:
         baseline=median([s.rps for s in base]),
         target="-",
         passed=None,
-        note=f"no thread hop (blocks the loop; not a fair baseline); {cpu:.3f} ms CPU/req",
+        note=f"{what}; {cpu:.3f} ms CPU/req; runs {_runs(ref)}",
     )
 
 
