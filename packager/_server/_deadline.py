@@ -119,5 +119,5 @@ class _TimeoutAt:
 def timeout_at(deadline: float) -> Any:
     """An async context manager that times out at loop time `deadline`."""
     if sys.version_info >= (3, 11):
-        return asyncio.timeout_at(deadline)
+        return asyncio.timeout_at(deadline)  # novermin (3.11+ only)
     return _TimeoutAt(deadline)

@@ -148,7 +148,7 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
     except ImportError:
         return asyncio.run(main)
     if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # novermin (3.11+ only)
             return runner.run(main)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return asyncio.run(main)

@@ -120,7 +120,8 @@ class ThreadPool:
         job = Job(asyncio.get_running_loop(), fn, args)
         self._submitted += 1
         self._queue.put(job)
-        if self._idle == 0 and self._threads < self._size:
+        # More queued jobs than idle threads (read without the lock: a spare thread at worst).
+        if self._submitted - self._started > self._idle and self._threads < self._size:
             self._threads += 1
             threading.Thread(target=self._work, name=f"{self._name}-{self._threads}", daemon=True).start()
         return job

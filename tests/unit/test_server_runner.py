@@ -96,3 +96,22 @@ def test_thread_pool_skips_cancelled_jobs_and_keeps_context() -> None:
         pool.close()
 
     run(test)
+
+
+@pytest.mark.timeout(120)
+def test_queued_jobs_get_threads_while_one_thread_is_blocked() -> None:
+    """A job blocking a thread must not strand jobs queued behind it while the pool has room."""
+    gate = threading.Event()
+
+    async def test() -> None:
+        pool = ThreadPool(4)
+        warm = pool.submit(lambda: None, ())
+        await warm.future
+        blocked = pool.submit(gate.wait, (30,))
+        quick = [pool.submit(lambda i=i: i, ()) for i in range(3)]
+        assert [await job.future for job in quick] == [0, 1, 2]
+        gate.set()
+        assert await blocked.future is True
+        pool.close()
+
+    run(test)
