@@ -240,7 +240,11 @@ class App:
             allow = [(b"allow", ", ".join(route[0]).encode())]
             await respond_error(send, HTTPError(405, f"{scope['method']} is not allowed on {path}", allow))
         else:
-            await route[1](scope, receive, send)
+            try:
+                await route[1](scope, receive, send)
+            except Exception as exc:  # answer JSON even for a bug in an endpoint; log the traceback
+                _log.error("error while serving %s", path, exc_info=exc)
+                await respond_error(send, exc)
 
     def _not_found(self, path: str) -> HTTPError:
         for prefix in ("/v1/models/", "/v2/models/"):

@@ -438,3 +438,18 @@ def test_lifespan_messages_start_and_stop_the_app() -> None:
         assert app.state.loading is not None
 
     run(test)
+
+
+def test_a_failing_endpoint_still_answers_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test() -> None:
+        async with serving("echo") as (app, client):
+
+            def broken() -> bytes:
+                raise RuntimeError("scrape failed")
+
+            monkeypatch.setattr(app.metrics, "render", broken)
+            response = await client.get("/metrics")
+            assert response.status_code == 500
+            assert response.json() == {"error": "internal server error; the server log has the details"}
+
+    run(test)
