@@ -20,6 +20,7 @@ from typing import Any
 from packager._errors import NotReadyError, PackagerError, PredictError
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner
+from packager._server._logging import background
 
 _log = logging.getLogger("packager.batching")
 Waiter = tuple[Any, "asyncio.Future[Any]"]
@@ -59,7 +60,7 @@ class DynamicBatcher:
         if self._closed:
             raise NotReadyError("the server is shutting down")
         if not self._workers:
-            self._workers = [asyncio.ensure_future(self._work()) for _ in range(self._count)]
+            self._workers = [background(self._work()) for _ in range(self._count)]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((value, future))
         self._wake()

@@ -15,6 +15,8 @@ from time import monotonic
 from types import TracebackType
 from typing import Any, Optional
 
+from packager._server._logging import background
+
 TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
@@ -66,7 +68,7 @@ class Deadlines:
     def add(self, guard: Guard) -> None:
         self.entries[guard] = None
         if self._watchdog is None:
-            self._watchdog = asyncio.ensure_future(self._watch())
+            self._watchdog = background(self._watch())
 
     def close(self) -> None:
         if self._watchdog is not None:

@@ -6,15 +6,19 @@ request is served (by the server or by model code, threads included) carries it.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import sys
 import time
+from collections.abc import Coroutine
 from contextvars import ContextVar
-from typing import IO, Any, Optional
+from typing import IO, Any, Optional, TypeVar
 
 import orjson
 
 REQUEST_ID: ContextVar[Optional[str]] = ContextVar("packager_request_id", default=None)
+T = TypeVar("T")
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -74,3 +78,8 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def background(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task that does not inherit the current request's context (so not its request id)."""
+    return contextvars.Context().run(asyncio.ensure_future, coro)

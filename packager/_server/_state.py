@@ -11,6 +11,7 @@ from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner
 from packager._server._batching import DynamicBatcher
 from packager._server._deadline import TIMEOUTS, timeout_at
+from packager._server._logging import background
 from packager._server._metrics import Metrics
 
 _log = logging.getLogger("packager.server")
@@ -51,7 +52,7 @@ class ModelState:
     def start_loading(self, on_done: OnLoaded | None = None) -> None:
         """Load the model in the background (__init__ and load() run in a worker thread)."""
         if self.loading is None and not self.pipeline.ready:
-            self.loading = asyncio.ensure_future(self._load(self.start(), on_done))
+            self.loading = background(self._load(self.start(), on_done))
         elif on_done is not None:
             on_done(self.load_error)
 

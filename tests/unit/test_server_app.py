@@ -453,3 +453,17 @@ def test_a_failing_endpoint_still_answers_json(monkeypatch: pytest.MonkeyPatch) 
             assert response.json() == {"error": "internal server error; the server log has the details"}
 
     run(test)
+
+
+def test_background_tasks_do_not_carry_the_current_request_id() -> None:
+    from packager._server._logging import REQUEST_ID, background
+
+    async def seen() -> object:
+        return REQUEST_ID.get()
+
+    async def test() -> None:
+        REQUEST_ID.set("request-1")
+        assert await asyncio.ensure_future(seen()) == "request-1"
+        assert await background(seen()) is None
+
+    run(test)
