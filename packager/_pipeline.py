@@ -52,6 +52,12 @@ def detect_device() -> str:
     return "cuda" if os.path.exists("/dev/nvidia0") else "cpu"
 
 
+def apply_environment(environment: Mapping[str, str]) -> None:
+    """Set the spec's `environment` in this process, as the image's ENV does; values already set win."""
+    for name, value in environment.items():
+        os.environ.setdefault(name, value)
+
+
 def is_stream(value: Any) -> bool:
     """Whether predict produced a stream of chunks rather than one output."""
     return inspect.isgenerator(value) or inspect.isasyncgen(value)
@@ -105,8 +111,9 @@ class Pipeline:
         }
 
     def load_plan(self) -> Plan:
-        """Resolve secrets, build the model with what its __init__ asks for, then run load()."""
+        """Apply the spec's environment, resolve secrets, build the model, then run load()."""
         started = time.perf_counter()
+        apply_environment(self.spec.environment)
         available = {
             "config": self.spec.model_dump(mode="json", by_alias=True),
             "spec": self.spec,

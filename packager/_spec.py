@@ -183,7 +183,10 @@ class Spec(_Strict):
     requirements: list[str] = Field(default_factory=list, description="pip requirement lines.")
     requirements_file: str | None = Field(None, description="A requirements.txt in the package.")
     system_packages: list[str] = Field(default_factory=list, description="Debian package names.")
-    environment: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables for the model; load() and pkg serve set them unless already set.",
+    )
     secrets: list[str] = Field(default_factory=list, description="Secret names (never values).")
     resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
     model: ModelRef = Field(default_factory=ModelRef)  # type: ignore[arg-type]

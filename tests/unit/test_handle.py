@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,16 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "packages"
 
 
 @pytest.fixture(scope="module")
-def typed() -> packager.ModelHandle:
-    return packager.load(FIXTURES / "typed", device="cpu", weights_dir="/tmp/packager-test-weights")
+def typed() -> Iterator[packager.ModelHandle]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TYPED_FIXTURE_KEPT", "from-user")
+        patch.setenv("TYPED_FIXTURE_MODE", "recorded so that undo removes it")
+        patch.delenv("TYPED_FIXTURE_MODE")
+        yield packager.load(FIXTURES / "typed", device="cpu", weights_dir="/tmp/packager-test-weights")
+
+
+def test_spec_environment_is_applied_but_the_callers_values_win(typed: packager.ModelHandle) -> None:
+    assert typed.model.environment == {"TYPED_FIXTURE_MODE": "from-spec", "TYPED_FIXTURE_KEPT": "from-user"}
 
 
 def test_stages_run_in_order_and_model_loads_once(typed: packager.ModelHandle) -> None:
