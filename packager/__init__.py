@@ -22,6 +22,7 @@ The same pipeline serves ``pkg serve path`` and the container built by
 
 from __future__ import annotations
 
+from packager._client import RemoteModel, connect
 from packager._errors import (
     ClientError,
     ContractError,
@@ -61,7 +62,9 @@ __all__ = [
     "Spec",
     "SpecError",
     "SpecIssue",
+    "RemoteModel",
     "__version__",
+    "connect",
     "load",
     "read_package",
 ]

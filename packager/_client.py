@@ -13,6 +13,7 @@ answer came). httpx is imported when a client is made, not with packager
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
@@ -40,6 +41,8 @@ class RemoteModel:
 
         self._errors = httpx.HTTPError
         self._http = httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        # Notebooks rarely call close(): free the pooled connection when the client is collected.
+        weakref.finalize(self, self._http.close)
 
     @property
     def name(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from packager._errors import ModelLoadError, PackagerError, PredictError
 from packager._pipeline import Call, Plan, is_stream
-from packager._server._threads import Held, Job, ThreadPool
+from packager._threads import Held, Job, ThreadPool
 
 Observer = Callable[[str, float], None]
 
@@ -256,7 +256,11 @@ class ChunkStream:
         return chunk
 
     async def aclose(self) -> None:
-        """Stop the model's generator and free the predict slot (idempotent)."""
+        """Stop the model's generator and free the predict slot (idempotent).
+
+        A sync generator held by a predict thread is closed by that thread as
+        soon as this lets it go; the slot stays taken until it has.
+        """
         release, self._release = self._release, None
         if release is None:
             return

@@ -38,7 +38,19 @@ from packager import _errors
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [
     "README.md",
-    *(f"docs/{p}" for p in ("index.md", "quickstart.md", "model.md", "errors.md", "cli.md", "spec.md")),
+    *(
+        f"docs/{p}"
+        for p in (
+            "index.md",
+            "quickstart.md",
+            "model.md",
+            "errors.md",
+            "cli.md",
+            "spec.md",
+            "http.md",
+            "serving.md",
+        )
+    ),
 ]
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 PLACEHOLDER_MODEL = "class Model:\n    def predict(self, inputs):\n        return inputs\n"
@@ -100,7 +112,8 @@ class PageRunner:
 
     def doctest(self, block: Block) -> None:
         name = f"{self.page.name}:{block.line}"
-        test = doctest.DocTestParser().get_doctest(block.body, self.globs, name, str(self.page), block.line)
+        body = block.body.replace(":8080", f":{self.port}")  # the same free port as the console blocks
+        test = doctest.DocTestParser().get_doctest(body, self.globs, name, str(self.page), block.line)
         report = io.StringIO()
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
         runner.run(test, out=report.write, clear_globs=False)

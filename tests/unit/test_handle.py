@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,10 @@ def test_async_stream_closes_model_generator_when_consumer_stops() -> None:
 
     model_cls.closed = False
     assert asyncio.run(take_one()) == "tok0 "
+    # A sync generator is closed by the predict thread that owns it, right after aclose() lets it go.
+    deadline = time.monotonic() + 10
+    while not model_cls.closed and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert model_cls.closed
 
 

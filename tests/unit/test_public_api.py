@@ -17,6 +17,8 @@ PUBLIC = {
     "__version__",
     "load",
     "ModelHandle",
+    "connect",
+    "RemoteModel",
     "read_package",
     "Package",
     "Spec",

@@ -14,8 +14,8 @@ import packager
 from packager._errors import PredictError
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
-from packager._server._threads import ThreadPool
 from packager._spec_load import read_package
+from packager._threads import ThreadPool
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "serving"
 
