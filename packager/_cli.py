@@ -107,8 +107,15 @@ def validate(path: str, spec_only: bool) -> None:
 @click.argument("path", default=".")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Least severe log records shown.",
+)
 @click.pass_context
-def serve(ctx: click.Context, path: str, host: str, port: int) -> None:
+def serve(ctx: click.Context, path: str, host: str, port: int, log_level: str) -> None:
     """Serve the package at PATH over HTTP until interrupted.
 
     POST /v1/models/NAME:predict runs the model; GET /v1/models/NAME answers
@@ -116,7 +123,7 @@ def serve(ctx: click.Context, path: str, host: str, port: int) -> None:
     """
     from packager._server import serve as run_server  # the server stack loads only when serving
 
-    ctx.exit(run_server(path, host=host, port=port))
+    ctx.exit(run_server(path, host=host, port=port, log_level=log_level))
 
 
 @cli.command(epilog=example("pkg schema ./my-model", "pkg schema --spec > package.schema.json"))
