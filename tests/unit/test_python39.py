@@ -21,7 +21,6 @@ RUNTIME_DEPS = [
     "pydantic>=2.6",
     "pyyaml",
     "eval-type-backport",
-    "starlette",
     "uvicorn",
     "orjson",
     "msgpack",
