@@ -188,23 +188,26 @@ class Pipeline:
         self.model = model
 
 
+def check_batch_outputs(outputs: Any, count: int) -> list[Any] | tuple[Any, ...]:
+    """`outputs` of predict_batch for `count` inputs, or PredictError when it is not one per input."""
+    if isinstance(outputs, (list, tuple)) and len(outputs) == count:
+        return outputs
+    got = f"{len(outputs)} outputs" if isinstance(outputs, (list, tuple)) else f"a {type(outputs).__name__}"
+    raise PredictError(
+        f"predict_batch returned {got} for a batch of {count} inputs; "
+        "it must return a list with one output per input, in order"
+    )
+
+
 def _single_from_batch(batch_fn: Callable[..., Any], is_async: bool) -> Callable[[Any], Any]:
     """predict for a model that only defines predict_batch: a batch of one."""
     if is_async:
 
         async def predict_async(value: Any) -> Any:
-            return _only(await batch_fn([value]))
+            return check_batch_outputs(await batch_fn([value]), 1)[0]
 
         return predict_async
-    return lambda value: _only(batch_fn([value]))
-
-
-def _only(outputs: Any) -> Any:
-    if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
-        raise PredictError(
-            f"predict_batch must return a list with one output per input; got {type(outputs).__name__}"
-        )
-    return outputs[0]
+    return lambda value: check_batch_outputs(batch_fn([value]), 1)[0]
 
 
 def _summarise(errors: list[dict[str, Any]]) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from packager._errors import NotReadyError, PackagerError, PredictError
-from packager._pipeline import Pipeline
+from packager._pipeline import Pipeline, check_batch_outputs
 from packager._runners import AsyncRunner
 from packager._server._logging import background
 
@@ -79,8 +79,7 @@ class DynamicBatcher:
     def _wake(self) -> None:
         wakers, self._wakers = self._wakers, []
         for waker in wakers:
-            if not waker.done():
-                waker.set_result(None)
+            _resolve(waker)
 
     async def _wait(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -137,16 +136,9 @@ class DynamicBatcher:
             return
         finally:
             runner.semaphore.release()
-        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(batch):
-            got = (
-                f"{len(outputs)} outputs"
-                if isinstance(outputs, (list, tuple))
-                else f"a {type(outputs).__name__}"
-            )
-            error = PredictError(
-                f"predict_batch returned {got} for a batch of {len(batch)} inputs; "
-                "it must return a list with one output per input, in order"
-            )
+        try:
+            outputs = check_batch_outputs(outputs, len(batch))
+        except PredictError as error:
             _fail_all(batch, error)
             return
         for (_, future), output in zip(batch, outputs):

@@ -225,3 +225,16 @@ def test_device_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert detect_device() == "cpu"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     assert detect_device() == ("cuda" if Path("/dev/nvidia0").exists() else "cpu")
+
+
+def test_batch_only_model_returning_the_wrong_number_of_outputs(tmp_path: Path) -> None:
+    (tmp_path / "package.yaml").write_text("spec_version: 1\nname: short\n")
+    (tmp_path / "model.py").write_text(
+        "class Model:\n    def predict_batch(self, batch):\n        return []\n"
+    )
+    with pytest.raises(PredictError) as info:
+        packager.load(tmp_path).predict(1)
+    assert str(info.value) == (
+        "predict_batch returned 0 outputs for a batch of 1 inputs; "
+        "it must return a list with one output per input, in order"
+    )
