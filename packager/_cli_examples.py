@@ -55,7 +55,7 @@ def choose(handle: ModelHandle, names: tuple[str, ...]) -> list[Example]:
     if not names:
         return list(examples)
     for name in names:
-        handle.example(name)  # an unknown name is an error that lists the known ones
+        handle.spec.require_example(name)  # an unknown name is an error that lists the known ones
     return [e for e in examples if e.name in names]
 
 

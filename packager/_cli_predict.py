@@ -9,7 +9,7 @@ from typing import IO, Any
 import click
 import orjson
 
-from packager._errors import PackagerError, PredictError
+from packager._errors import PredictError
 from packager._handle import load
 from packager._spec_load import read_package
 
@@ -74,12 +74,7 @@ def read_input(data: str | None, file: IO[bytes] | None, example: str | None, pa
 
 def example_input(path: str | Path, name: str) -> Any:
     """The input of example `name` of the package at `path`, found without loading the model."""
-    spec = read_package(path).spec
-    found = spec.example(name)
-    if found is None:
-        names = ", ".join(e.name for e in spec.examples) or "none defined"
-        raise PackagerError(f"no example named {name!r} in package.yaml (examples: {names})")
-    return found.input
+    return read_package(path).spec.require_example(name).input
 
 
 def remote_predict(url: str, inputs: Any) -> None:

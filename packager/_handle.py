@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from packager._errors import PackagerError
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, SyncRunner
 from packager._spec import Spec
@@ -65,11 +64,7 @@ class ModelHandle:
 
     def example(self, name: str) -> Any:
         """The input of the spec's example called `name`."""
-        found = self.spec.example(name)
-        if found is None:
-            names = ", ".join(e.name for e in self.spec.examples) or "none defined"
-            raise PackagerError(f"no example named {name!r} in package.yaml (examples: {names})")
-        return found.input
+        return self.spec.require_example(name).input
 
     def schema(self) -> dict[str, Any]:
         """JSON Schemas of the input and output (of one chunk when streaming)."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from packager._errors import PackagerError
 from packager._weights import WeightSource, parse_weight_source
 
 ACCELERATORS = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
@@ -264,6 +265,14 @@ class Spec(_Strict):
     def example(self, name: str) -> Example | None:
         """The example called `name`, or None."""
         return next((e for e in self.examples if e.name == name), None)
+
+    def require_example(self, name: str) -> Example:
+        """The example called `name`; PackagerError listing the known names when there is none."""
+        found = self.example(name)
+        if found is None:
+            names = ", ".join(e.name for e in self.examples) or "none defined"
+            raise PackagerError(f"no example named {name!r} in package.yaml (examples: {names})")
+        return found
 
 
 def _env_text(value: Any) -> Any:
