@@ -12,6 +12,7 @@ import orjson
 from packager._cli_predict import to_json
 from packager._errors import PackagerError
 from packager._handle import ModelHandle, load
+from packager._server._codec import join_chunks
 from packager._spec import Example
 
 _EPILOG = """\b
@@ -73,10 +74,7 @@ def check(handle: ModelHandle, example: Example) -> str | None:
 def as_json(output: Any) -> Any:
     """The output as plain JSON values; a stream's chunks gathered (text joined)."""
     if isinstance(output, Iterator):
-        chunks = [as_json(chunk) for chunk in output]
-        if chunks and all(isinstance(c, str) for c in chunks):
-            return "".join(chunks)
-        return chunks
+        return join_chunks([as_json(chunk) for chunk in output])
     return orjson.loads(to_json(output))
 
 

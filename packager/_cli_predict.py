@@ -11,9 +11,9 @@ import orjson
 
 from packager._errors import PredictError
 from packager._handle import load
+from packager._server._codec import EncodeError, encode_json
 from packager._spec_load import read_package
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _EPILOG = """\b
 Examples:
   $ pkg predict ./my-model -d '{"text": "hello"}'
@@ -114,25 +114,11 @@ def _write(data: bytes) -> None:
 
 
 def to_json(value: Any) -> bytes:
-    """`value` as compact JSON; pydantic models, tensors and arrays included."""
-    unknown: list[str] = []
+    """`value` as compact JSON, encoded exactly as the server encodes a response."""
     try:
-        return orjson.dumps(value, default=lambda v: _jsonable(v, unknown), option=_OPTIONS)
-    except TypeError as exc:  # orjson.JSONEncodeError derives from TypeError
-        why = f"it holds a value of type {unknown[0]}" if unknown else str(exc)
+        return encode_json(value)
+    except EncodeError as exc:
+        why = f"it holds a value of type {exc.type_name}" if exc.type_name else str(exc)
         raise PredictError(
             f"the output is not JSON-serializable: {why}; return dicts, lists, text, numbers or a pydantic model"
         ) from None
-
-
-def _jsonable(value: Any, unknown: list[str]) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    unknown.append(type(value).__name__)
-    raise TypeError(type(value).__name__)

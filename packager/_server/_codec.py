@@ -29,7 +29,11 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class EncodeError(TypeError):
-    """A value has no JSON/msgpack form."""
+    """A value has no JSON/msgpack form; `type_name` names its type when one value is to blame."""
+
+    def __init__(self, message: str, type_name: str | None = None) -> None:
+        super().__init__(message)
+        self.type_name = type_name
 
 
 def is_msgpack(content_type: bytes) -> bool:
@@ -46,8 +50,10 @@ def encode_json(value: Any) -> bytes:
     """Serialise to JSON bytes; EncodeError when something has no JSON form."""
     try:
         return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
-    except TypeError as exc:  # orjson keeps our default()'s own message as the cause
-        raise EncodeError(str(exc.__cause__ or exc)) from None
+    except TypeError as exc:  # orjson keeps the error our default() raised as the cause
+        if isinstance(exc.__cause__, EncodeError):
+            raise exc.__cause__ from None
+        raise EncodeError(str(exc)) from None
 
 
 def decode_msgpack(body: bytes) -> Any:
@@ -110,9 +116,10 @@ def _common(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)  # numpy arrays orjson cannot take, torch tensors
     if callable(tolist):
         return tolist()
+    name = type(value).__name__
     if isinstance(value, Iterable) and not isinstance(value, (str, dict)):
-        raise EncodeError(f"{type(value).__name__} is not JSON serializable; return a list instead")
-    raise EncodeError(f"{type(value).__name__} is not serializable; return JSON types, numpy arrays or bytes")
+        raise EncodeError(f"{name} is not JSON serializable; return a list instead", name)
+    raise EncodeError(f"{name} is not serializable; return JSON types, numpy arrays or bytes", name)
 
 
 def _numpy(value: Any) -> Any:

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 import packager
 from packager._cli import cli
+from packager._server._codec import encode_json
 from packager._spec import spec_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,6 +235,17 @@ def test_predict_unserializable_output(tmp_path: Path) -> None:
         "error: the output is not JSON-serializable: it holds a value of type object; "
         "return dicts, lists, text, numbers or a pydantic model\n"
     )
+
+
+def test_predict_prints_outputs_as_the_server_encodes_them(tmp_path: Path) -> None:
+    (tmp_path / "package.yaml").write_text("spec_version: 1\nname: raw\n")
+    (tmp_path / "model.py").write_text(
+        "class Model:\n    def predict(self, inputs):\n        return {'data': b'hi', 'tags': {'a'}}\n"
+    )
+    result = pkg("predict", tmp_path, "-d", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.encode() == encode_json({"data": b"hi", "tags": ["a"]}) + b"\n"
+    assert result.stdout == '{"data":"aGk=","tags":["a"]}\n'
 
 
 class FakeClient:
