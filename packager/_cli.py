@@ -143,14 +143,7 @@ def schema(path: str | None, of_spec: bool) -> None:
 
 def contract_schema(path: str) -> dict[str, Any]:
     """What `ModelHandle.schema()` gives, read off the class without loading the model."""
-    pipeline = Pipeline(read_package(path))
-    return {
-        "name": pipeline.spec.name,
-        "input": pipeline.contract.input_schema(),
-        "output": pipeline.contract.output_schema(),
-        "streaming": pipeline.streams,
-        "batching": pipeline.batches,
-    }
+    return Pipeline(read_package(path)).schema()
 
 
 @cli.command(epilog=example("pkg new my-model", "pkg predict my-model --example hello"))

@@ -68,13 +68,7 @@ class ModelHandle:
 
     def schema(self) -> dict[str, Any]:
         """JSON Schemas of the input and output (of one chunk when streaming)."""
-        return {
-            "name": self.name,
-            "input": self._pipeline.contract.input_schema(),
-            "output": self._pipeline.contract.output_schema(),
-            "streaming": self.streams,
-            "batching": self._pipeline.batches,
-        }
+        return self._pipeline.schema()
 
     def __repr__(self) -> str:
         return f"<ModelHandle {self.name!r} device={self._pipeline.device!r}>"

@@ -105,6 +105,16 @@ class Pipeline:
         """True when the model defines predict_batch."""
         return "predict_batch" in self.contract.stages
 
+    def schema(self) -> dict[str, Any]:
+        """JSON Schemas of the input and output (of one chunk when streaming), and how it serves."""
+        return {
+            "name": self.spec.name,
+            "input": self.contract.input_schema(),
+            "output": self.contract.output_schema(),
+            "streaming": self.streams,
+            "batching": self.batches,
+        }
+
     def weights_paths(self) -> dict[str, Path]:
         """Where each weight source's files are: local ones in the package, others under weights_dir."""
         return {

@@ -44,7 +44,7 @@ from packager._server._http import (
 )
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
-from packager._server._schema import model_schema, openapi
+from packager._server._schema import openapi
 from packager._server._state import ModelState, OnLoaded
 from packager._server._v2 import V2
 
@@ -269,7 +269,7 @@ class App:
             await respond_json(send, 503, body, [(b"retry-after", b"1")])
 
     async def _schema(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond_json(send, 200, model_schema(self.pipeline))
+        await respond_json(send, 200, self.pipeline.schema())
 
     async def _openapi_doc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._openapi is None:

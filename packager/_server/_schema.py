@@ -1,4 +1,4 @@
-"""Schemas served by the app: `/v1/models/{name}/schema` and `/openapi.json`.
+"""The OpenAPI document served at `/openapi.json` (`/schema` serves `Pipeline.schema()`).
 
 Both come from the model's input and output annotations (the same pydantic
 adapters that validate requests), so the documented contract is the enforced one.
@@ -41,18 +41,6 @@ _ERRORS = {
     "503": "The model is still loading (or failed to).",
     "504": "The request ran past runtime.request_timeout_s.",
 }
-
-
-def model_schema(pipeline: Pipeline) -> dict[str, Any]:
-    """What `packager.load(...).schema()` returns, for the same package."""
-    contract = pipeline.contract
-    return {
-        "name": pipeline.spec.name,
-        "input": contract.input_schema(),
-        "output": contract.output_schema(),
-        "streaming": pipeline.streams,
-        "batching": pipeline.batches,
-    }
 
 
 def openapi(pipeline: Pipeline) -> dict[str, Any]:
