@@ -15,6 +15,7 @@ wrong" while real bugs still surface with their traceback::
     ├── PredictTimeout         a request ran past runtime.request_timeout_s (HTTP 504)
     ├── OverloadedError        the request queue is full (HTTP 429)
     ├── NotReadyError          the model is not loaded yet (HTTP 503)
+    │   └── SlotUnavailable    no predict slot came free in time, or all are stuck (HTTP 503)
     └── ClientError            `packager.connect()` could not get an answer
 
 `status_code` on each class is the HTTP status the server answers with.
@@ -171,6 +172,13 @@ class NotReadyError(PackagerError):
     """The model has not finished loading (or failed to)."""
 
     status_code = 503
+
+
+class SlotUnavailable(NotReadyError):
+    """No predict slot: every slot is held by a call past its timeout, or none came free in time.
+
+    The request's own work never started, so it is safe to retry elsewhere.
+    """
 
 
 class ClientError(PackagerError):
