@@ -15,19 +15,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Protocol
 
-from packager._errors import ModelLoadError, PackagerError, PredictError
+from packager._errors import SlotUnavailable
+from packager._flow import Flow, Pending, Slots
+from packager._flow import wrap_error as _wrap
 from packager._pipeline import Call, Plan, is_stream
-from packager._threads import Held, Job, ThreadPool
+from packager._threads import Job, ThreadPool
 
 Observer = Callable[[str, float], None]
-
-
-def _wrap(call: Call, exc: Exception) -> PackagerError:
-    if isinstance(exc, PackagerError):
-        return exc
-    kind = ModelLoadError if call.stage in ("init", "load") else PredictError
-    name = "__init__" if call.stage == "init" else call.stage
-    return kind(f"{name} raised {type(exc).__name__}: {exc}")
 
 
 class BackgroundLoop:
@@ -107,14 +101,13 @@ class Batcher(Protocol):
 class AsyncRunner:
     """Runs plans on an event loop: sync code in worker threads, predict limited to `concurrency`.
 
-    A sync predict runs on one of `concurrency` dedicated predict threads
-    (the thread is the slot: it stays taken while a stream it returned is
-    read, and while a call that outlived its caller still runs); an async
-    predict runs behind `semaphore`. Preprocess and postprocess run outside
-    either. `observe(stage, seconds)` is told how long each stage took.
-    With a `batcher`, the predict stage hands its input to it instead.
-    Build it inside the running loop (Python 3.9's asyncio.Semaphore binds
-    to the loop current at construction).
+    A request's sync stages run back to back in a worker thread (a `Flow`,
+    see _flow.py), with a sync predict behind `Slots`; an async stage runs on
+    the loop, an async predict behind `semaphore`. Preprocess and postprocess
+    never hold a predict slot. `observe(stage, seconds)` is told how long
+    each stage took. With a `batcher`, the predict stage hands its input to
+    it instead. Build it inside the running loop (Python 3.9's
+    asyncio.Semaphore binds to the loop current at construction).
     """
 
     def __init__(
@@ -125,30 +118,68 @@ class AsyncRunner:
         observe: Observer | None = None,
     ) -> None:
         self.semaphore = asyncio.Semaphore(concurrency)
-        self.batcher: Batcher | None = None
+        self._batcher: Batcher | None = None
         self._waiting = 0
         self._observe = observe
+        self._slots = Slots(concurrency)
         self._pool = ThreadPool(threads or concurrency + 8)
-        self._lane = ThreadPool(concurrency, name="packager-predict", hold_streams=True)
+
+    @property
+    def batcher(self) -> Batcher | None:
+        """Where predict inputs go when the model batches (set by the server)."""
+        return self._batcher
+
+    @batcher.setter
+    def batcher(self, batcher: Batcher | None) -> None:
+        self._batcher = batcher
+        self._slots.batched = batcher is not None
+
+    @property
+    def slots(self) -> int:
+        """How many predict calls may run at once (runtime.predict_concurrency)."""
+        return self._slots.size
+
+    @property
+    def stuck(self) -> int:
+        """Sync predict calls still running although their request gave up on them (timed out)."""
+        return self._slots.stuck
 
     @property
     def waiting(self) -> int:
         """Predict calls waiting for a slot."""
-        return self._waiting + self._lane.depth
+        return self._waiting + len(self._slots.line)
 
     async def run(self, plan: Plan) -> Any:
         """Drive `plan`; a stream comes back as an async iterator that holds the predict slot."""
         try:
             call = next(plan)
             while True:
-                if call.stage == "predict":
-                    lane = self.batcher is None and not call.is_async
-                    result = await (self._in_lane(call) if lane else self._predict(call))
-                else:
-                    result = await self.timed(call)
-                call = plan.send(result)
+                if call.is_async or (call.stage == "predict" and self._batcher is not None):
+                    result = await (self._predict(call) if call.stage == "predict" else self.timed(call))
+                    call = plan.send(result)
+                    continue
+                outcome = await self._in_threads(plan, call)
+                if type(outcome) is not Pending:
+                    return outcome
+                call = outcome.call
         except StopIteration as stop:
             return stop.value
+
+    async def _in_threads(self, plan: Plan, call: Call) -> Any:
+        """Let worker threads run the plan from `call` until it ends or needs the loop."""
+        flow = Flow(plan, call, self._slots, self._pool.put, self._observe)
+        self._pool.put(flow)
+        try:
+            outcome = await flow.future
+        except asyncio.CancelledError:
+            if flow.abandon():
+                raise SlotUnavailable(
+                    f"no predict slot came free in time (all {self._slots.size} busy); retry shortly"
+                ) from None
+            raise
+        if flow.holds_stream and is_stream(outcome):
+            return ChunkStream(outcome, flow.release_slot, self._pool)
+        return outcome
 
     async def execute(self, call: Call) -> Any:
         """Run one call: awaited if async, else in a worker thread."""
@@ -157,7 +188,7 @@ class AsyncRunner:
                 result = call.fn(*call.args)
                 return await result if inspect.isawaitable(result) else result
             return await self._pool.submit(call.fn, call.args).future
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # model code exiting must not stop the server
             raise _wrap(call, exc) from exc
 
     async def timed(self, call: Call) -> Any:
@@ -170,10 +201,8 @@ class AsyncRunner:
                 self._observe(call.stage, time.perf_counter() - started)
 
     async def _predict(self, call: Call) -> Any:
-        if self.batcher is not None:
-            return await self.batcher.submit(call.args[0])
-        if not call.is_async:
-            return await self._in_lane(call)
+        if self._batcher is not None:
+            return await self._batcher.submit(call.args[0])
         self._waiting += 1
         try:
             await self.semaphore.acquire()
@@ -189,27 +218,9 @@ class AsyncRunner:
         self.semaphore.release()
         return result
 
-    async def _in_lane(self, call: Call) -> Any:
-        job = self._lane.submit(call.fn, call.args)
-        try:
-            result = await job.future
-        except asyncio.CancelledError:
-            if job.finished and not job.future.cancelled() and isinstance(job.future.result(), Held):
-                job.future.result().release()
-            raise
-        except Exception as exc:
-            raise _wrap(call, exc) from exc
-        finally:
-            if self._observe is not None and job.finished:
-                self._observe(call.stage, job.seconds)
-        if isinstance(result, Held):
-            return ChunkStream(result.stream, result.release, self._pool, release_closes=True)
-        return result
-
     def close(self) -> None:
         """Let the worker threads go (running calls finish first)."""
         self._pool.close()
-        self._lane.close()
 
 
 class ChunkStream:
@@ -219,18 +230,14 @@ class ChunkStream:
     slot) is called exactly once: when the stream ends, fails or is closed,
     even if it was never iterated. Whoever receives one must exhaust it or
     call `aclose()`. Closing while a step still runs in its thread closes
-    the generator (and frees the slot) as soon as that step returns. With
-    `release_closes`, `release` closes the generator itself (see `Held`).
+    the generator (and frees the slot) as soon as that step returns.
     """
 
-    def __init__(
-        self, stream: Any, release: Callable[[], None], pool: ThreadPool, *, release_closes: bool = False
-    ) -> None:
+    def __init__(self, stream: Any, release: Callable[[], None], pool: ThreadPool) -> None:
         self._stream = stream
         self._release: Callable[[], None] | None = release
         self._pool = pool
         self._async = hasattr(stream, "__anext__")
-        self._closes = release_closes
         self._job: Job | None = None
 
     def __aiter__(self) -> ChunkStream:
@@ -258,8 +265,8 @@ class ChunkStream:
     async def aclose(self) -> None:
         """Stop the model's generator and free the predict slot (idempotent).
 
-        A sync generator held by a predict thread is closed by that thread as
-        soon as this lets it go; the slot stays taken until it has.
+        A sync generator is closed in a worker thread (once a step still
+        running there returns); the slot stays taken until it is closed.
         """
         release, self._release = self._release, None
         if release is None:
@@ -271,12 +278,7 @@ class ChunkStream:
                 release()
             return
         busy = self._job is not None and not self._job.finished
-        if self._closes:
-            if busy:
-                self._job.after = release  # type: ignore[union-attr]
-            else:
-                release()
-        elif busy:
+        if busy:
             self._job.after = lambda: self._close_detached(release)  # type: ignore[union-attr]
         else:
             try:

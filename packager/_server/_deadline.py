@@ -15,6 +15,7 @@ from time import monotonic
 from types import TracebackType
 from typing import Any, Optional
 
+from packager._errors import SlotUnavailable
 from packager._server._logging import background
 
 TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
@@ -39,9 +40,13 @@ class Guard:
         self, kind: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
         self.owner.entries.pop(self, None)
-        if self.fired and kind is asyncio.CancelledError:
+        if not self.fired:
+            return
+        if kind is asyncio.CancelledError:
             self.absorb()
             raise self.owner.error() from None
+        if kind is not None and issubclass(kind, SlotUnavailable):  # the runner's word for a
+            self.absorb()  # predict cancelled while it waited in line: it answers 503, not 504
 
     def absorb(self) -> None:
         """Take back the watchdog's cancellation (so the task may go on to answer)."""
