@@ -49,6 +49,11 @@ class Contract:
     output_type: Any
     input_adapter: TypeAdapter[Any] | None
     output_adapter: TypeAdapter[Any] | None
+    # The published output above is the last stage's (one chunk's when `output_chunks`); when
+    # postprocess follows predict, predict's own annotation is checked against these.
+    output_chunks: bool = False
+    predict_output_type: Any = None
+    predict_output_adapter: TypeAdapter[Any] | None = None
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the input, or {} (anything) when it is not annotated."""
@@ -81,7 +86,8 @@ def inspect_model(cls: Any, where: str) -> Contract:
             f"{where}.predict streams (it yields) so postprocess cannot run on its output; "
             "transform each chunk inside predict and remove postprocess"
         )
-    input_type, output_type = _io_types(cls, stages, where)
+    input_type, output_type, chunks = _io_types(cls, stages, where)
+    predict_type = _predict_type(cls, stages, where)
     return Contract(
         cls=cls,
         init_kwargs=_init_kwargs(cls, where),
@@ -95,6 +101,9 @@ def inspect_model(cls: Any, where: str) -> Contract:
         output_type=output_type,
         input_adapter=_adapter(input_type, where, "input"),
         output_adapter=_adapter(output_type, where, "output"),
+        output_chunks=chunks,
+        predict_output_type=predict_type,
+        predict_output_adapter=_adapter(predict_type, where, "output"),
     )
 
 
@@ -180,7 +189,8 @@ def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:
         ) from None
 
 
-def _io_types(cls: type, stages: frozenset[str], where: str) -> tuple[Any, Any]:
+def _io_types(cls: type, stages: frozenset[str], where: str) -> tuple[Any, Any, bool]:
+    """The input type, the (published) output type, and whether that is the type of one chunk."""
     first = (
         "preprocess" if "preprocess" in stages else ("predict" if "predict" in stages else "predict_batch")
     )
@@ -193,9 +203,21 @@ def _io_types(cls: type, stages: frozenset[str], where: str) -> tuple[Any, Any]:
     out_hint = _hints(last_fn, where).get("return")
     if first == "predict_batch":
         in_hint = _element(in_hint)
-    if last == "predict_batch" or _is_generator(last_fn) or typing.get_origin(out_hint) in _STREAM_ORIGINS:
+    chunks = last == "predict" and (_is_generator(last_fn) or typing.get_origin(out_hint) in _STREAM_ORIGINS)
+    if last == "predict_batch" or chunks or typing.get_origin(out_hint) in _STREAM_ORIGINS:
         out_hint = _element(out_hint)
-    return _meaningful(in_hint), _meaningful(out_hint)
+    return _meaningful(in_hint), _meaningful(out_hint), chunks
+
+
+def _predict_type(cls: type, stages: frozenset[str], where: str) -> Any:
+    """predict's own output type when postprocess follows it (else the published output is predict's)."""
+    if "postprocess" not in stages:
+        return None
+    name = "predict" if "predict" in stages else "predict_batch"
+    hint = _hints(getattr(cls, name), where).get("return")
+    if typing.get_origin(hint) in _STREAM_ORIGINS:
+        return None  # a stream cannot reach postprocess; plan() reports that
+    return _meaningful(_element(hint) if name == "predict_batch" else hint)
 
 
 def _element(hint: Any) -> Any:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from packager._contract import Contract, inspect_model
 from packager._errors import ContractError, InputError, NotReadyError, PredictError
 from packager._imports import import_model_class
+from packager._outputs import wrap_stages
 from packager._secrets import resolve_secrets
 from packager._spec_load import Package
 
@@ -194,7 +195,7 @@ class Pipeline:
         if "predict" not in stages:
             batch_fn, batch_async = stages["predict_batch"]
             stages["predict"] = (_single_from_batch(batch_fn, batch_async), batch_async)
-        self._stages = stages
+        self._stages = wrap_stages(stages, self.contract)  # outputs checked against their annotations
         self.model = model
 
 
