@@ -138,6 +138,15 @@ class Runtime(_Strict):
     shutdown_grace_s: float = Field(
         30.0, ge=0, le=3_600, description="On SIGTERM, how long in-flight requests may finish."
     )
+    stuck_exit_s: float = Field(
+        60.0,
+        ge=0,
+        le=86_400,
+        description="Exit (code 3) after every predict slot is stuck this long; 0: never.",
+    )
+    health_timeout_s: float = Field(
+        10.0, gt=0, le=3_600, description="is_healthy() taking longer makes readiness answer 503."
+    )
     batching: Batching = Field(default_factory=Batching)  # type: ignore[arg-type]
 
 

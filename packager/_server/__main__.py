@@ -10,7 +10,13 @@ from packager._errors import PackagerError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, serve, and return the exit code (2 for a package that cannot be served)."""
+    """Parse arguments, serve, and return the exit code (1 for a package that cannot be served).
+
+    Exit codes: 0 after a clean shutdown; 1 when the package cannot be served
+    (invalid, the port taken) or the model failed to load; 2 for bad
+    arguments; 3 when predict calls stayed stuck for runtime.stuck_exit_s;
+    128 + N after a second signal N during the shutdown grace period.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m packager._server", description="Serve a model package over HTTP."
     )
@@ -27,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args.path, host=args.host, port=args.port, log_level=args.log_level)
     except PackagerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ a dict lookup. Everything it answers is JSON (or msgpack when asked).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -100,6 +101,7 @@ class App:
         self.max_body = max_body_bytes or int(os.environ.get("PACKAGER_MAX_BODY_BYTES") or DEFAULT_MAX_BODY)
         self.autoload = autoload
         self.inflight = 0
+        self.stopping = False  # set when the server starts shutting down (see `cut_off`)
         self.metrics = Metrics(name, self._gauges)
         self.state = ModelState(pipeline, self.metrics)
         self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
@@ -205,21 +207,38 @@ class App:
                 output = await runner.run(self.pipeline.plan(raw))
                 if isinstance(output, ChunkStream):
                     if protocol.streams and SSE in headers.accept:
-                        status = await _stream.send_events(output, send, receive, guard, self._log_failure)
+                        status = await _stream.send_events(
+                            output, send, receive, guard, self._log_failure, self.cut_off
+                        )
                         return
-                    output = await _stream.collect(output)
+                    output = await _stream.collect(output, receive)
                 payload, content_type = protocol.encode(output, headers)
             await respond(send, 200, payload, content_type, [(b"x-request-id", request_id.encode("latin-1"))])
             status = 200
         except Exception as exc:
             self._log_failure(exc, request_id)
             status = await respond_error(send, exc, request_id)
+        except asyncio.CancelledError:
+            cut = self.cut_off()
+            if cut is None:
+                raise
+            _stream.uncancel(asyncio.current_task())
+            self._log_failure(cut, request_id)
+            status = await respond_error(send, cut, request_id)
         finally:
             self.inflight -= 1
             REQUEST_ID.reset(token)
             self.metrics.request(status, time.perf_counter() - started)
 
+    def cut_off(self) -> Optional[BaseException]:
+        """While stopping, a request cancelled from outside (uvicorn, at the end of the grace
+        period) gets this error as its answer; otherwise None and the cancellation goes on."""
+        return _stream.cut_off_error(self.pipeline.spec.runtime.shutdown_grace_s) if self.stopping else None
+
     def _log_failure(self, exc: BaseException, request_id: str) -> None:
+        if isinstance(exc, _stream.ShutdownCutOff):
+            _log.warning("request cut off at shutdown: %s", exc, extra={"request_id": request_id})
+            return
         if isinstance(exc, _QUIET):
             return
         if isinstance(exc, PredictTimeout):
@@ -261,7 +280,7 @@ class App:
         await respond_json(send, 200, {"models": [self.name]})
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = await self.state.readiness_problem()
+        problem = "the server is shutting down" if self.stopping else await self.state.readiness_problem()
         if problem is None:
             await respond_json(send, 200, {"name": self.name, "ready": True})
         else:
@@ -283,8 +302,11 @@ class App:
         await respond_json(send, 200, self._v2.metadata(self.pipeline))
 
     def _gauges(self) -> dict[str, float]:
+        runner = self.state.runner
         return {
             "packager_requests_in_flight": float(self.inflight),
             "packager_queue_depth": float(self.state.waiting),
-            "packager_model_ready": 1.0 if self.state.ready else 0.0,
+            "packager_model_ready": 1.0 if self.state.serving else 0.0,
+            "packager_predict_slots": float(runner.slots if runner else 0),
+            "packager_predict_slots_stuck": float(runner.stuck if runner else 0),
         }

@@ -6,7 +6,10 @@ socket is bound (a port in use is a PackagerError too); then uvicorn serves
 and, once it is accepting, the model loads in a worker thread. A failed load
 is logged with its traceback and shuts the server down with exit code 1.
 SIGTERM/SIGINT stop accepting, let in-flight requests finish for up to
-``runtime.shutdown_grace_s``, and return 0.
+``runtime.shutdown_grace_s`` (those still running then get a JSON 503), and
+return 0; a second signal exits at once with 128 + its number. When every
+predict slot has been stuck for ``runtime.stuck_exit_s`` the server shuts
+down the same way and returns 3.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import socket
 import sys
@@ -33,7 +37,7 @@ from packager._server._logging import configure_logging
 from packager._spec_load import read_package
 
 _log = logging.getLogger("packager.server")
-EXIT_OK, EXIT_LOAD_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_STUCK = 0, 1, 3
 
 
 def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> int:
@@ -42,7 +46,7 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_le
     pipeline = Pipeline(read_package(path))
     sock = bind(host, port)
     app = App(pipeline, autoload=False)
-    server = _Server(_config(app, pipeline, host, port, log_level))
+    server = _Server(_config(app, pipeline, host, port, log_level), app)
     try:
         return _run(_main(server, app, sock))
     except SystemExit as exc:  # uvicorn exits this way when startup fails
@@ -101,8 +105,39 @@ def _http_protocol() -> Any:
     return CoalescingHttpToolsProtocol
 
 
+class _QuietCancel(logging.Filter):
+    """Drops uvicorn's line about cancelling tasks at the end of the grace period: each cut-off
+    request logs its own line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Cancel %s running task")
+
+
+_QUIET_CANCEL = _QuietCancel()
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, minus re-raising the signal after a graceful stop (we return 0 instead)."""
+    """uvicorn's server, minus re-raising the signal after a graceful stop (we return 0 instead).
+
+    The first SIGTERM/SIGINT starts a graceful stop (and marks the app as
+    stopping, so that requests cut off at the end of the grace period get a
+    JSON 503); a second one exits at once with 128 + the signal number.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: App) -> None:
+        super().__init__(config)
+        self.app = app
+        self.exit_code = EXIT_OK
+        self.signalled = False
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if _QUIET_CANCEL not in uvicorn_log.filters:
+            uvicorn_log.addFilter(_QUIET_CANCEL)
+
+    def stop(self, exit_code: int) -> None:
+        """Shut down gracefully (as on SIGTERM) and exit with `exit_code`."""
+        self.exit_code = self.exit_code or exit_code
+        self.app.stopping = True
+        self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -118,8 +153,27 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        name = signal.Signals(sig).name
+        if self.signalled:
+            _log.error(
+                "received %s again: exiting now with code %d, abandoning %d request(s) in flight",
+                name,
+                128 + sig,
+                self.app.inflight,
+            )
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(128 + sig)
+        self.signalled = True
         if not self.should_exit:
-            _log.info("received %s: finishing in-flight requests, then exiting", signal.Signals(sig).name)
+            grace = self.config.timeout_graceful_shutdown
+            _log.info(
+                "received %s: finishing in-flight requests (up to %gs, runtime.shutdown_grace_s), then "
+                "exiting; send it again to exit at once",
+                name,
+                grace or 0,
+            )
+        self.app.stopping = True
         super().handle_exit(sig, frame)
 
 
@@ -134,11 +188,18 @@ async def _main(server: _Server, app: App, sock: socket.socket) -> int:
 
         def loaded(error: Optional[BaseException]) -> None:
             if error is not None:
-                server.should_exit = True
+                server.stop(EXIT_FAILED)
 
+        def stuck(reason: str) -> None:
+            _log.error("%s: shutting down with exit code %d so that it gets restarted", reason, EXIT_STUCK)
+            server.stop(EXIT_STUCK)
+
+        app.state.on_stuck = stuck
         app.start_loading(loaded)
     await serving
-    return EXIT_LOAD_FAILED if app.load_error is not None else EXIT_OK
+    if server.exit_code == EXIT_OK and app.load_error is not None:
+        return EXIT_FAILED
+    return server.exit_code
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:

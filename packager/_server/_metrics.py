@@ -144,7 +144,9 @@ class _Collector:
         helps = {
             "packager_requests_in_flight": "Predict requests being served now.",
             "packager_queue_depth": "Predict requests waiting for a model slot or a batch.",
-            "packager_model_ready": "1 once the model is loaded and healthy to serve.",
+            "packager_model_ready": "1 while the model is loaded and healthy, and not every slot is stuck.",
+            "packager_predict_slots": "Predict calls that may run at once (runtime.predict_concurrency).",
+            "packager_predict_slots_stuck": "Predict slots held by calls whose request already gave up on them.",
         }
         for name, help_text in helps.items():
             gauge = GaugeMetricFamily(name, help_text, labels=["model"])

@@ -3,25 +3,29 @@
 SSE: each chunk is a ``data: <json>`` event; a failure mid-stream ends it
 with an ``event: error`` carrying the JSON error body, a normal end with
 ``event: done``. A client that disconnects cancels the response, and the
-model's generator is closed (it sees GeneratorExit), freeing its predict slot.
+model's generator is closed (it sees GeneratorExit), freeing its predict slot;
+the same holds while chunks are being joined for a client that did not ask
+for SSE. A request cut off at the end of the shutdown grace period ends with
+an error event (503) instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 import orjson
 
-from packager._errors import PredictTimeout
+from packager._errors import NotReadyError, PredictTimeout
 from packager._runners import ChunkStream
 from packager._server._codec import SSE, encode_json, join_chunks, sse_event
 from packager._server._deadline import Guard
-from packager._server._http import Receive, Send, error_body
+from packager._server._http import HTTPError, Receive, Send, error_body
 from packager._server._logging import REQUEST_ID
 
 OnError = Callable[[BaseException, str], None]
+CutOff = Callable[[], Optional[BaseException]]
 DONE = sse_event(b"{}", b"done")
 CLIENT_GONE = 499
 
@@ -31,21 +35,66 @@ def timeout_error(seconds: float) -> PredictTimeout:
     return PredictTimeout(f"the request did not finish within {seconds:g}s (runtime.request_timeout_s)")
 
 
-async def collect(stream: ChunkStream) -> Any:
-    """Every chunk, joined (text and bytes concatenated, else a list); closes the stream."""
+class ShutdownCutOff(NotReadyError):
+    """A request still running when the shutdown grace period ran out (HTTP 503)."""
+
+
+def cut_off_error(grace: float) -> ShutdownCutOff:
+    """The error for a request cut off at the end of runtime.shutdown_grace_s."""
+    return ShutdownCutOff(
+        f"the server is shutting down and runtime.shutdown_grace_s ({grace:g}s) ran out "
+        "before this request finished; retry it"
+    )
+
+
+async def collect(stream: ChunkStream, receive: Receive) -> Any:
+    """Every chunk, joined (text and bytes concatenated, else a list); closes the stream.
+
+    Watches `receive` meanwhile: when the client disconnects, the stream is
+    closed (the model's generator sees GeneratorExit) and HTTPError 499 raised.
+    """
+    task = asyncio.current_task()
+    assert task is not None
     chunks: list[Any] = []
+    state = {"open": True, "gone": False}
+    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+
+    def gone(_: Any) -> None:
+        if state["open"] and not watcher.cancelled():
+            state["gone"] = True
+            task.cancel()
+
+    watcher.add_done_callback(gone)
     try:
         async for chunk in stream:
             chunks.append(chunk)
+    except asyncio.CancelledError:
+        if not state["gone"]:
+            raise
+        uncancel(task)
+        raise HTTPError(CLIENT_GONE, "client disconnected") from None
     finally:
+        state["open"] = False
+        watcher.cancel()
         await stream.aclose()
     return join_chunks(chunks)
 
 
+def uncancel(task: Optional[asyncio.Task[Any]]) -> None:
+    """Take back one cancellation of `task`, having handled it (Python 3.11+ counts them)."""
+    undo = getattr(task, "uncancel", None)
+    if undo is not None:
+        undo()
+
+
 async def send_events(
-    stream: ChunkStream, send: Send, receive: Receive, guard: Guard, on_error: OnError
+    stream: ChunkStream, send: Send, receive: Receive, guard: Guard, on_error: OnError, cut_off: CutOff
 ) -> int:
-    """Stream chunks as SSE until done, failed, timed out or the client left; return the status."""
+    """Stream chunks as SSE until done, failed, timed out or the client left; return the status.
+
+    `cut_off()` says whether a cancellation from outside is the server cutting
+    the request off at shutdown (the error to send as the last event), or None.
+    """
     task, request_id = guard.task, REQUEST_ID.get() or ""
     state = {"open": True, "gone": False}
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
@@ -66,12 +115,14 @@ async def send_events(
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             status, tail = await _pump(stream, send, on_error)
         except asyncio.CancelledError:
-            if not (state["gone"] or guard.fired):
+            ours = state["gone"] or guard.fired
+            error = None if ours else cut_off()
+            if not ours and error is None:
                 raise
             guard.absorb()
             if state["gone"]:
                 return CLIENT_GONE
-            status, tail = _error_event(guard.owner.error(), on_error)
+            status, tail = _error_event(error or guard.owner.error(), on_error)
         state["open"] = False
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         return status

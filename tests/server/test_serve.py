@@ -131,14 +131,14 @@ def test_logs_are_json_lines_with_no_line_per_request(start: Start) -> None:
 
 def test_unservable_packages_fail_before_binding(start: Start, tmp_path: Path) -> None:
     missing = start(tmp_path / "nowhere")
-    assert missing.wait_exit() == 2
+    assert missing.wait_exit() == 1
     assert "package.yaml" in missing.output()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "package.yaml").write_text("spec_version: 1\nname: broken\n")
     (broken / "model.py").write_text("class Other:\n    pass\n")
     no_class = start(broken)
-    assert no_class.wait_exit() == 2
+    assert no_class.wait_exit() == 1
     assert "defines no class 'Model'" in no_class.output()
     assert "serving" not in no_class.output()
 
@@ -148,5 +148,5 @@ def test_a_port_in_use_is_a_clear_error(start: Start) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         server = start("echo", "--port", str(taken.getsockname()[1]))  # the later --port wins
-        assert server.wait_exit() == 2
+        assert server.wait_exit() == 1
     assert "cannot listen on 127.0.0.1" in server.output()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -285,9 +285,10 @@ def test_request_past_the_timeout_is_504_and_the_slot_is_held_until_the_thread_e
             late = await client.post("/v1/models/sleepy:predict", json={"block": True})
             assert late.status_code == 504
             assert "request_timeout_s" in late.json()["error"]
-            # The blocked predict still runs: with predict_concurrency 1 the next call must wait
-            # for it rather than run beside it, so it times out too.
-            assert (await client.post("/v1/models/sleepy:predict", json={})).status_code == 504
+            # The blocked predict still runs: with predict_concurrency 1 the next call cannot run
+            # beside it; it is refused at once (503, retry) rather than timing out too.
+            refused = await client.post("/v1/models/sleepy:predict", json={})
+            assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
             model_cls.gate.set()
             await until(lambda: model_cls.finished == 1)
             ok = await client.post("/v1/models/sleepy:predict", json={})

@@ -141,3 +141,53 @@ def test_client_disconnect_cancels_the_response_and_closes_the_generator(
         await app.shutdown()
 
     run(test)
+
+
+@pytest.mark.parametrize("fixture", ["stream", "async_stream"])
+def test_client_leaving_a_joined_stream_closes_the_generator_and_counts_499(
+    tmp_path: Path, fixture: str
+) -> None:
+    """No SSE asked: the chunks are being joined when receive() reports the client gone."""
+
+    async def test() -> None:
+        app = create_app(Pipeline(read_package(FIXTURES / fixture)))
+        await app.startup()
+        await app.wait_loaded()
+        model_cls = type(app.pipeline.model)
+        model_cls.closed = 0
+        marker = tmp_path / "marker"
+        body = b'{"n": 100000, "delay": 0.001, "marker": "%s"}' % str(marker).encode()
+        scope = {"type": "http", "method": "POST", "path": f"/v1/models/{app.name}:predict", "headers": []}
+        sent: list[dict[str, Any]] = []
+        bodies = [{"type": "http.request", "body": body, "more_body": False}]
+        leave = asyncio.Event()
+        leave.set()
+
+        async def receive() -> dict[str, Any]:
+            if bodies:
+                return bodies.pop()
+            await leave.wait()
+            await asyncio.sleep(0.2)  # some chunks in, long before the 100000th
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await asyncio.wait_for(app(scope, receive, send), 60)
+        if fixture == "stream":
+            await until(lambda: marker.exists() and "closed" in marker.read_text())
+        else:
+            await until(lambda: model_cls.closed == 1)
+        assert app.metrics.statuses == {499: 1}
+        assert app.inflight == 0
+        assert app.state.waiting == 0
+        # predict_concurrency is 1: this only answers if the slot was given back
+        again = {"type": "http.request", "body": b'{"n": 2}', "more_body": False}
+        sent.clear()
+        leave.clear()
+        bodies.append(again)
+        await asyncio.wait_for(app(scope, receive, send), 60)
+        assert sent[0]["status"] == 200
+        await app.shutdown()
+
+    run(test)
