@@ -24,7 +24,8 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_le
     The spec is validated and the model class imported and checked before the
     port is bound (a PackagerError is raised then); the model then loads in
     the background while liveness already answers. Returns 0 after a clean
-    shutdown and 1 when the model failed to load.
+    shutdown, 1 when the model failed to load, 3 when every predict slot stayed
+    stuck for runtime.stuck_exit_s (see docs/serving.md for every exit code).
     """
     from packager._server._main import serve as _serve
 
