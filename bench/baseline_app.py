@@ -8,8 +8,9 @@ access log (see `_procs.starlette_cmd`).
 
 BENCH_INLINE=1 calls the function on the event loop instead (a reference for
 what the thread hop costs, not a fair baseline: it blocks the loop).
-BENCH_WORK picks the model function: `echo` (return the body) or `numpy` (the
-same matmul loop as bench/packages/numpy_work, BENCH_NUMPY_LOOPS times).
+BENCH_WORK picks the model function: `echo` (return the body), `hooks` (the
+three steps of bench/packages/echo_hooks in a row) or `numpy` (the same
+matmul loop as bench/packages/numpy_work, BENCH_NUMPY_LOOPS times).
 """
 
 from __future__ import annotations
@@ -33,13 +34,26 @@ def echo(body: Any) -> Any:
     return body
 
 
+def hooks(body: Any) -> Any:
+    """Preprocess, predict and postprocess of bench/packages/echo_hooks, one after the other."""
+    return postprocess(echo(preprocess(body)))
+
+
+def preprocess(body: Any) -> Any:
+    return body
+
+
+def postprocess(body: Any) -> Any:
+    return body
+
+
 def numpy_work(body: Any) -> Any:
     from matmul_work import work
 
     return work(body, int(os.environ.get("BENCH_NUMPY_LOOPS", "1")))
 
 
-WORK = {"echo": echo, "numpy": numpy_work}[os.environ.get("BENCH_WORK", "echo")]
+WORK = {"echo": echo, "hooks": hooks, "numpy": numpy_work}[os.environ.get("BENCH_WORK", "echo")]
 
 
 async def predict(request: Request) -> Response:

@@ -1,6 +1,6 @@
 """Serving benchmark: the packager server against baselines measured in the same run.
 
-    .venv/bin/python bench/serve.py [--write] [--quick] [--only echo,numpy,minilm,startup]
+    .venv/bin/python bench/serve.py [--write] [--quick] [--only echo,hooks,numpy,minilm,startup]
 
 Everything runs on loopback (127.0.0.1) with wrk as the load generator (one wrk
 thread). Each side runs `--repeats` times, interleaved with the other side, and
@@ -211,6 +211,50 @@ def echo_rows(cfg: Config) -> list[Row]:
     return rows
 
 
+def hooks_servers() -> list[Server]:
+    """packager with sync pre/post hooks, packager predict-only, Starlette doing the three steps inline."""
+    hooks = Server("packager-hooks", "echo-hooks", [], free_port())
+    hooks.cmd = packager_cmd(PACKAGES / "echo_hooks", hooks.port)
+    plain = Server("packager-echo", "echo", [], free_port())
+    plain.cmd = packager_cmd(PACKAGES / "echo", plain.port)
+    inline = Server(
+        "starlette-hooks-inline", "echo", [], free_port(), env={"BENCH_WORK": "hooks", "BENCH_INLINE": "1"}
+    )
+    inline.cmd = starlette_cmd(inline.port)
+    return [hooks, plain, inline]
+
+
+def hooks_rows(cfg: Config) -> list[Row]:
+    servers = hooks_servers()
+    hooks, plain, inline = (s.label for s in servers)
+    rows = []
+    detail = f"sync preprocess + predict + postprocess echo, {len(ECHO_BODY)}-byte JSON body"
+    with Running(*servers):
+        for c in (1, 32):
+            got = compare(servers, [ECHO_BODY], c, cfg)
+            rows.append(
+                rps_row(
+                    f"hooks c={c}: packager hooks vs packager predict-only",
+                    got[hooks],
+                    got[plain],
+                    0.9,
+                    detail,
+                )
+            )
+            if c == 32:
+                rows.append(
+                    rps_row(
+                        f"hooks c={c}: packager hooks vs Starlette, 3 steps inline",
+                        got[hooks],
+                        got[inline],
+                        1.0,
+                        detail + "; Starlette runs them on the loop",
+                    )
+                )
+            rows.append(cpu_row(f"hooks c={c}: server CPU per request", got[hooks], got[plain], 0.2))
+    return rows
+
+
 def reference_row(name: str, ref: list[Sample], base: list[Sample], what: str) -> Row:
     """A row with no target, for context (compared with the baseline)."""
     cpu = median([s.cpu_ms for s in ref])
@@ -295,7 +339,13 @@ def startup_rows(cfg: Config) -> list[Row]:
     ]
 
 
-SCENARIOS = {"echo": echo_rows, "numpy": numpy_rows, "minilm": minilm_rows, "startup": startup_rows}
+SCENARIOS = {
+    "echo": echo_rows,
+    "hooks": hooks_rows,
+    "numpy": numpy_rows,
+    "minilm": minilm_rows,
+    "startup": startup_rows,
+}
 
 
 def main() -> None:

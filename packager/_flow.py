@@ -84,13 +84,17 @@ class Slots:
     def give(self) -> Optional[Flow]:
         """Free a slot, or pass it to the next flow in line (returned: run its predict next)."""
         with self.lock:
-            if self.line:
-                flow = self.line.popleft()
-                flow.state = PREDICTING
-                flow.has_slot = True
-                return flow
-            self.free += 1
-            return None
+            return self.pass_on()
+
+    def pass_on(self) -> Optional[Flow]:
+        """`give`, for a caller holding the lock."""
+        if self.line:
+            flow = self.line.popleft()
+            flow.state = PREDICTING
+            flow.has_slot = True
+            return flow
+        self.free += 1
+        return None
 
     def refuse_waiting(self) -> list[Flow]:
         """Empty the line when every slot is stuck (caller holds the lock)."""
@@ -125,7 +129,6 @@ class Flow:
         "slots",
         "state",
         "stuck",
-        "timings",
     )
 
     def __init__(self, plan: Plan, call: Call, slots: Slots, put: Put, observe: Optional[Observer]) -> None:
@@ -136,7 +139,6 @@ class Flow:
         self.result: Any = _NOTHING
         self.has_slot = self.gone = self.stuck = self.holds_stream = False
         self.state = OUTSIDE
-        self.timings: list[tuple[str, float]] = []
 
     # -- in a worker thread ------------------------------------------------------------------
 
@@ -150,12 +152,20 @@ class Flow:
         return handoff
 
     def _advance(self) -> Optional[Flow]:
+        call = self.call
         while True:
             if self.result is not _NOTHING:
                 value, self.result = self.result, _NOTHING
-                if not self._send(value):
+                try:
+                    call = self.call = self.plan.send(value)
+                except StopIteration as stop:  # a stream it returns is the loop's to release now
+                    self._settle(True, stop.value)
                     return None
-            call = self.call
+                except BaseException as exc:
+                    if self.holds_stream:  # e.g. a stream with a postprocess: nobody will read it
+                        self.release_stream(value)
+                    self._settle(False, exc)
+                    return None
             if call.is_async or (call.stage == "predict" and self.slots.batched):
                 self._settle(True, Pending(call))
                 return None
@@ -165,28 +175,15 @@ class Flow:
                 handoff = self._predict(call)
                 if handoff is not None or self.result is _NOTHING:
                     return handoff
-                continue
-            if self.gone:
+            elif self.gone:
                 self._abandoned()
                 return None
-            ok, value = self._call(call)
-            if not ok:
-                self._settle(False, value)
-                return None
-            self.result = value
-
-    def _send(self, value: Any) -> bool:
-        """Send the last call's result into the plan; False once the plan has ended."""
-        try:
-            self.call = self.plan.send(value)
-            return True
-        except StopIteration as stop:
-            self._settle(True, stop.value)  # a stream it returns is the loop's to release now
-        except BaseException as exc:
-            if self.holds_stream:  # e.g. a stream with a postprocess: nobody will read it
-                self.release_stream(value)
-            self._settle(False, exc)
-        return False
+            else:
+                ok, value = self._call(call)
+                if not ok:
+                    self._settle(False, value)
+                    return None
+                self.result = value
 
     def _take_slot(self) -> bool:
         slots = self.slots
@@ -208,21 +205,21 @@ class Flow:
     def _predict(self, call: Call) -> Optional[Flow]:
         """Run predict holding a slot; then pass the slot on (returned) or free it."""
         ok, value = self._call(call)
+        keep = ok and is_stream(value)  # a stream keeps the slot until it is closed
+        if keep and self.gone:
+            _close(value)
+            keep = False
         slots = self.slots
+        handoff = None
         with slots.lock:
             self.state = OUTSIDE
             if self.stuck:
                 self.stuck = False
                 slots.stuck -= 1
-        if ok and is_stream(value) and self.gone:
-            _close(value)
-        elif ok and is_stream(value):
-            self.holds_stream = True  # the slot stays taken until the stream is closed
-            self.has_slot = False
-            self.result = value
-            return None
+            if not keep:
+                handoff = slots.pass_on()
         self.has_slot = False
-        handoff = slots.give()
+        self.holds_stream = keep
         if self.gone:
             self._abandoned()
         elif ok:
@@ -234,11 +231,16 @@ class Flow:
     def _call(self, call: Call) -> tuple[bool, Any]:
         started = time.perf_counter()
         try:
-            return True, call.fn(*call.args)
+            value = call.fn(*call.args)
+            ok = True
         except BaseException as exc:  # handed to the awaiting task, never lost here
-            return False, wrap_error(call, exc)
-        finally:
-            self.timings.append((call.stage, time.perf_counter() - started))
+            value = wrap_error(call, exc)
+            ok = False
+        observe = self.observe
+        if observe is not None:
+            with _OBSERVING:  # worker threads take turns recording (the loop records other stages)
+                observe(call.stage, time.perf_counter() - started)
+        return ok, value
 
     def _abandoned(self) -> None:
         self.plan.close()
@@ -251,11 +253,6 @@ class Flow:
     # -- on the loop -------------------------------------------------------------------------
 
     def _finish(self, ok: bool, value: Any) -> None:
-        observe, timings = self.observe, self.timings
-        if observe is not None:
-            for stage, seconds in timings:
-                observe(stage, seconds)
-        timings.clear()
         future = self.future
         if future.done():  # nobody waits any more: free what the result holds
             if ok and is_stream(value):
@@ -313,3 +310,4 @@ def _close(stream: Any) -> None:
 
 
 _NOTHING: Any = object()
+_OBSERVING = threading.Lock()
