@@ -23,6 +23,7 @@ RUNTIME_DEPS = [
     "eval-type-backport",
     "uvicorn",
     "orjson",
+    "packaging",
     "msgpack",
     "prometheus-client",
     "httpx",
