@@ -30,6 +30,11 @@ Examples:
 )
 @click.option("-e", "--example", metavar="NAME", help="Use the input of the example NAME in package.yaml.")
 @click.option("--url", help="Send the input to the server at URL instead of loading the model here.")
+@click.option(
+    "--api-key",
+    metavar="KEY",
+    help="With --url: the server's API key (runtime.api_key_secret); default: $PACKAGER_API_KEY.",
+)
 @click.option("--device", help="Run on this device ('cpu', 'cuda', 'cuda:1'); default: a GPU if visible.")
 def predict(
     path: str | None,
@@ -37,6 +42,7 @@ def predict(
     file: IO[bytes] | None,
     example: str | None,
     url: str | None,
+    api_key: str | None,
     device: str | None,
 ) -> None:
     """Run one input through the package at PATH and print the output as JSON.
@@ -51,9 +57,11 @@ def predict(
         raise click.UsageError("give the input with exactly one of -d/--data, -f/--file or --example")
     if example is not None and path is None:
         raise click.UsageError("--example needs the package PATH to read its package.yaml")
+    if api_key is not None and url is None:
+        raise click.UsageError("--api-key goes with --url (a package run here needs no key)")
     inputs = read_input(data, file, example, path)
     if url is not None:
-        remote_predict(url, inputs)
+        remote_predict(url, inputs, api_key)
     else:
         write_output(load(path or ".", device=device).predict(inputs))
 
@@ -77,11 +85,11 @@ def example_input(path: str | Path, name: str) -> Any:
     return read_package(path).spec.require_example(name).input
 
 
-def remote_predict(url: str, inputs: Any) -> None:
+def remote_predict(url: str, inputs: Any, api_key: str | None = None) -> None:
     """Send `inputs` to the server at `url` and print the answer (streams as they arrive)."""
     from packager._client import connect  # the HTTP client loads only when used
 
-    with connect(url) as remote:
+    with connect(url, api_key=api_key) as remote:
         write_output(remote.predict(inputs))
 
 

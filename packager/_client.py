@@ -6,12 +6,17 @@ they come back as bytes and arrays); everything else as JSON. A streaming
 model's `predict` returns an iterator of chunks, read as Server-Sent Events;
 stopping early closes the connection, which stops the model's generator.
 Every HTTP or transport failure raises `ClientError` (status 0 when no
-answer came). httpx is imported when a client is made, not with packager
+answer came). A server started with ``runtime.api_key_secret`` needs its key:
+``connect(url, api_key=...)``, else ``$PACKAGER_API_KEY``, is sent as
+``Authorization: Bearer <key>``. httpx is imported when a client is made, not with packager
 (its package init imports click and rich when they are installed).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import time
 import weakref
 from collections.abc import Iterator
@@ -27,20 +32,27 @@ if TYPE_CHECKING:
     import httpx
 
 _JSON_ACCEPT = "application/json, text/event-stream"
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
 _MSGPACK_ACCEPT = "application/msgpack, text/event-stream"
 
 
 class RemoteModel:
     """A model served over HTTP. Use as a context manager, or call `close()`, to free the connection."""
 
-    def __init__(self, url: str, *, timeout: float = 300.0, name: Optional[str] = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 300.0, name: Optional[str] = None, api_key: Optional[str] = None
+    ) -> None:
         base, _, rest = url.rstrip("/").partition("/v1/models/")
         self.url = base
         self._name = name or (rest.split(":")[0].split("/")[0] if rest else None)
         import httpx
 
+        key = api_key if api_key is not None else os.environ.get("PACKAGER_API_KEY") or None
+        headers = {"authorization": f"Bearer {key}"} if key else {}
         self._errors = httpx.HTTPError
-        self._http = httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self._http = httpx.Client(
+            base_url=base, headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        )
         # Notebooks rarely call close(): free the pooled connection when the client is collected.
         weakref.finalize(self, self._http.close)
 
@@ -127,18 +139,22 @@ class RemoteModel:
         return _decode(response.content, response.headers.get("content-type", ""))
 
 
-def connect(url: str, *, timeout: float = 300.0, wait: float = 0.0) -> RemoteModel:
+def connect(
+    url: str, *, timeout: float = 300.0, wait: float = 0.0, api_key: Optional[str] = None
+) -> RemoteModel:
     """A client for the model served at `url` (e.g. ``http://127.0.0.1:8080``).
 
     `timeout` bounds each request; with `wait` > 0, first wait up to that
-    many seconds for the model to be ready.
+    many seconds for the model to be ready. `api_key` (default:
+    ``$PACKAGER_API_KEY``) is sent as ``Authorization: Bearer <key>`` to a
+    server that asks for one (``runtime.api_key_secret``).
 
     Example::
 
         model = packager.connect("http://127.0.0.1:8080")
         model.predict({"text": "hi"})
     """
-    model = RemoteModel(url, timeout=timeout)
+    model = RemoteModel(url, timeout=timeout, api_key=api_key)
     if wait > 0:
         model.wait(wait)
     return model
@@ -167,9 +183,17 @@ def _has_binary(value: Any, depth: int) -> bool:
 
 def _decode(data: bytes, content_type: str) -> Any:
     try:
-        return decode_msgpack(data) if "msgpack" in content_type else decode_json(data)
+        if "msgpack" in content_type:
+            return decode_msgpack(data)
+        if _LONG_NUMBER.search(data):  # orjson reads integers over 64 bits as floats: read those exactly
+            return json.loads(data, parse_constant=_no_constant)
+        return decode_json(data)
     except ValueError as exc:
         raise ClientError(f"the server's answer cannot be decoded: {exc}", 0) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _error(url: str, status: int, data: bytes) -> ClientError:
@@ -179,6 +203,8 @@ def _error(url: str, status: int, data: bytes) -> ClientError:
         body = None
     message = body.get("error") if isinstance(body, dict) else None
     message = str(message or data[:300].decode("utf-8", "replace") or f"HTTP {status}")
+    if status == 401:
+        message += "; pass api_key= to packager.connect() (pkg predict: --api-key), or set PACKAGER_API_KEY"
     errors = body.get("errors") if isinstance(body, dict) else None
     if status == 422 and isinstance(errors, list) and len(errors) > 3:
         more = [f"{'.'.join(map(str, e.get('loc', []))) or 'input'}: {e.get('msg')}" for e in errors[3:]]

@@ -148,6 +148,10 @@ class Runtime(_Strict):
         10.0, gt=0, le=3_600, description="is_healthy() taking longer makes readiness answer 503."
     )
     batching: Batching = Field(default_factory=Batching)  # type: ignore[arg-type]
+    api_key_secret: str | None = Field(
+        None,
+        description="A secret declared under `secrets` whose value clients must send as the API key.",
+    )
 
 
 class Example(_Strict):
@@ -243,6 +247,18 @@ class Spec(_Strict):
                 raise _fail("secret_name", f"{name!r}: use letters, digits, '.', '_' and '-' only")
         if len(set(value)) != len(value):
             raise _fail("secrets_dupe", "each secret name may appear only once")
+        return value
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _api_key_declared(cls, value: Any, info: ValidationInfo) -> Any:
+        secret = value.get("api_key_secret") if isinstance(value, dict) else None
+        declared = info.data.get("secrets")
+        if isinstance(secret, str) and declared is not None and secret not in declared:
+            raise _fail(
+                "api_key_secret",
+                f"api_key_secret {secret!r} is not a declared secret; add '- {secret}' under 'secrets:'",
+            )
         return value
 
     @field_validator("requirements_file")

@@ -21,6 +21,7 @@ from packager._errors import InputError, NotReadyError, OverloadedError, Package
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
 from packager._server import _stream
+from packager._server._auth import ApiKey
 from packager._server._codec import (
     JSON,
     MSGPACK,
@@ -38,16 +39,19 @@ from packager._server._http import (
     RequestHeaders,
     Scope,
     Send,
+    body_timeout_s,
     read_body,
     respond,
     respond_error,
     respond_json,
+    without_body,
 )
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
 from packager._server._schema import openapi
 from packager._server._state import ModelState, OnLoaded
 from packager._server._v2 import V2
+from packager._server._v2_meta import server_metadata
 
 _log = logging.getLogger("packager.server")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -61,6 +65,7 @@ class V1:
     streams = True
 
     def decode(self, body: bytes, headers: RequestHeaders) -> Any:
+        headers.check_encoding()
         content_type = headers.content_type
         if content_type and content_type != JSON and is_msgpack(content_type):
             try:
@@ -105,13 +110,15 @@ class App:
         self.metrics = Metrics(name, self._gauges)
         self.state = ModelState(pipeline, self.metrics)
         self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
-        self._v1, self._v2 = V1(), V2(name, typed=pipeline.contract.input_adapter is not None)
+        self._v1, self._v2 = V1(), V2.for_pipeline(pipeline)
+        self.body_timeout = body_timeout_s()
+        self._auth = ApiKey.for_pipeline(pipeline)  # None: no key asked (the usual, fastest case)
         self._predict_path = f"/v1/models/{name}:predict"
         self._openapi: Optional[bytes] = None
         self._routes = self._route_table(name)
 
     def _route_table(self, name: str) -> dict[str, tuple[tuple[str, ...], Handler]]:
-        get = ("GET",)
+        get = ("GET", "HEAD")
         return {
             "/": (get, self._live),
             "/v1/models": (get, self._list),
@@ -120,6 +127,7 @@ class App:
             f"/v1/models/{name}/schema": (get, self._schema),
             "/openapi.json": (get, self._openapi_doc),
             "/metrics": (get, self._metrics),
+            "/v2": (get, self._v2_server),
             "/v2/health/live": (get, self._live),
             "/v2/health/ready": (get, self._ready),
             f"/v2/models/{name}": (get, self._v2_metadata),
@@ -130,6 +138,11 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if self._auth is not None and scope["path"] not in self._auth.public:
+                refusal = self._auth.refusal(scope["headers"])
+                if refusal is not None:
+                    await self._refuse(scope, send, refusal)
+                    return
             if scope["path"] == self._predict_path and scope["method"] == "POST":
                 await self._predict(scope, receive, send, self._v1)
             else:
@@ -202,7 +215,7 @@ class App:
         status = 500
         try:
             with self.deadlines.guard() as guard:
-                raw = protocol.decode(await read_body(receive, self.max_body), headers)
+                raw = protocol.decode(await read_body(receive, self.max_body, self.body_timeout), headers)
                 runner = self.state.runner or self.state.start()
                 output = await runner.run(self.pipeline.plan(raw))
                 if isinstance(output, ChunkStream):
@@ -252,6 +265,8 @@ class App:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        if scope["method"] == "HEAD":  # as GET, minus the body (uvicorn drops it too; others may not)
+            send = without_body(send)
         route = self._routes.get(path)
         if route is None:
             await respond_error(send, self._not_found(path))
@@ -264,6 +279,13 @@ class App:
             except Exception as exc:  # answer JSON even for a bug in an endpoint; log the traceback
                 _log.error("error while serving %s", path, exc_info=exc)
                 await respond_error(send, exc)
+
+    async def _refuse(self, scope: Scope, send: Send, refusal: HTTPError) -> None:
+        """Answer 401 (no or a wrong API key); predict refusals are counted, nothing is logged."""
+        path = scope["path"]
+        status = await respond_error(without_body(send) if scope["method"] == "HEAD" else send, refusal)
+        if path == self._predict_path or path == f"/v2/models/{self.name}/infer":
+            self.metrics.request(status, 0.0)
 
     def _not_found(self, path: str) -> HTTPError:
         for prefix in ("/v1/models/", "/v2/models/"):
@@ -299,7 +321,10 @@ class App:
         await respond(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
 
     async def _v2_metadata(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond_json(send, 200, self._v2.metadata(self.pipeline))
+        await respond_json(send, 200, self._v2.metadata())
+
+    async def _v2_server(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, server_metadata())
 
     def _gauges(self) -> dict[str, float]:
         runner = self.state.runner

@@ -21,6 +21,8 @@ from typing import Any
 import msgpack
 import orjson
 
+from packager._server import _values
+
 JSON = b"application/json"
 MSGPACK = b"application/msgpack"
 SSE = b"text/event-stream"
@@ -47,13 +49,43 @@ def decode_json(body: bytes | str) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    """Serialise to JSON bytes; EncodeError when something has no JSON form."""
+    """Serialise to JSON bytes; EncodeError when something has no JSON form.
+
+    NaN and ±Infinity are refused (orjson would write them as null, and JSON
+    has no such numbers); integers over 64 bits are written as JSON numbers.
+    """
     try:
-        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
-    except TypeError as exc:  # orjson keeps the error our default() raised as the cause
-        if isinstance(exc.__cause__, EncodeError):
-            raise exc.__cause__ from None
+        data = orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
+    except TypeError as exc:
+        data = _encode_json_hard(value, exc)
+    if data.find(b"null") != -1:  # rare enough to look closer: was a NaN or an infinity written as null?
+        found = _values.find(value, _values.non_finite, None, _json_default)
+        if found is not None:
+            path, problem = found
+            raise EncodeError(
+                f"{_values.where(path)} {problem}, which JSON cannot carry: return None or a finite "
+                "number there (msgpack answers, Accept: application/msgpack, carry NaN and Infinity)"
+            )
+    return data
+
+
+def _encode_json_hard(value: Any, exc: TypeError) -> bytes:
+    """After orjson refused `value`: widen integers over 64 bits, or say which part is to blame."""
+    if isinstance(exc.__cause__, EncodeError):  # orjson keeps the error our default() raised
+        raise exc.__cause__ from None
+    bad_key = _values.find(value, _values.no_problem, _values.json_key, _json_default)
+    if bad_key is not None:
+        raise EncodeError(f"{_values.where(bad_key[0])} {bad_key[1]}") from None
+    fragment = getattr(orjson, "Fragment", None)
+    if fragment is None or _values.find(value, _values.big_int, None, _json_default) is None:
         raise EncodeError(str(exc)) from None
+    widened = _values.widen_ints(value, lambda n: fragment(str(n).encode()), _json_default)
+    try:
+        return orjson.dumps(widened, default=_json_default, option=_JSON_OPTIONS)
+    except TypeError as again:
+        if isinstance(again.__cause__, EncodeError):
+            raise again.__cause__ from None
+        raise EncodeError(str(again)) from None
 
 
 def decode_msgpack(body: bytes) -> Any:
@@ -69,6 +101,12 @@ def encode_msgpack(value: Any) -> bytes:
     try:
         return msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError) as exc:
+        found = _values.find(value, _values.big_int, _values.big_int, _msgpack_expand)
+        if found is not None:
+            raise EncodeError(
+                f"{_values.where(found[0])} holds an integer over 64 bits, which msgpack cannot carry: "
+                "return it as text, or ask for JSON (Accept: application/json), which carries it"
+            ) from None
         raise EncodeError(str(exc)) from None
 
 
@@ -93,6 +131,14 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     return _common(value)
+
+
+def _msgpack_expand(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="python")
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else value
 
 
 def _msgpack_default(value: Any) -> Any:

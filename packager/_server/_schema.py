@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from packager._pipeline import Pipeline
+from packager._server._v2_meta import INFER_REQUEST, INFER_RESPONSE, TENSOR_SCHEMA
 from packager._version import __version__
 
 _REF = "#/components/schemas/{model}"
@@ -34,7 +35,9 @@ _ERROR = {
 _ERRORS = {
     "400": "The body is not valid JSON or msgpack.",
     "404": "No model by that name.",
+    "408": "The body did not arrive within PACKAGER_BODY_TIMEOUT_S.",
     "413": "The body is larger than the server accepts.",
+    "415": "The body is compressed (Content-Encoding); send it uncompressed.",
     "422": "The input failed validation; `errors` lists each field problem.",
     "429": "Too many requests are waiting; retry after Retry-After seconds.",
     "500": "The model raised; the server log has the traceback.",
@@ -50,18 +53,59 @@ def openapi(pipeline: Pipeline) -> dict[str, Any]:
     contract = pipeline.contract
     inputs = _adapter_schema(contract.input_adapter, "validation", components)
     outputs = _adapter_schema(contract.output_adapter, "serialization", components)
-    return {
+    components.update(V2Tensor=TENSOR_SCHEMA, V2InferRequest=INFER_REQUEST, V2InferResponse=INFER_RESPONSE)
+    ready = "Readiness: 200 once loaded and healthy, else 503."
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": name, "version": __version__, "description": pipeline.spec.description},
         "paths": {
             f"/v1/models/{name}:predict": {"post": _predict_operation(pipeline, inputs, outputs)},
-            f"/v1/models/{name}": {"get": _get("Readiness: 200 once loaded and healthy, else 503.")},
+            f"/v1/models/{name}": {"get": _get(ready, public=True)},
             f"/v1/models/{name}/schema": {"get": _get("Input and output JSON Schemas.")},
             "/v1/models": {"get": _get("The models this server serves.")},
-            "/": {"get": _get("Liveness: 200 while the process serves.")},
-            "/metrics": {"get": _get("Prometheus metrics.", "text/plain")},
+            "/": {"get": _get("Liveness: 200 while the process serves.", public=True)},
+            "/metrics": {"get": _get("Prometheus metrics.", "text/plain", public=True)},
+            "/v2": {"get": _get("KServe V2 server metadata: name, version, extensions.")},
+            "/v2/health/live": {"get": _get("KServe V2 liveness.", public=True)},
+            "/v2/health/ready": {"get": _get("KServe V2 readiness.", public=True)},
+            f"/v2/models/{name}": {
+                "get": _get("KServe V2 model metadata: the typed input and output tensors.")
+            },
+            f"/v2/models/{name}/ready": {"get": _get("KServe V2 model readiness.", public=True)},
+            f"/v2/models/{name}/infer": {"post": _infer_operation(name)},
         },
         "components": {"schemas": components},
+    }
+    if pipeline.spec.runtime.api_key_secret is not None:
+        doc["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        doc["security"] = [{"bearer": []}, {"apiKey": []}]
+        doc["paths"][f"/v1/models/{name}:predict"]["post"]["responses"]["401"] = _error(
+            "No API key, or a wrong one (runtime.api_key_secret)."
+        )
+    return doc
+
+
+def _infer_operation(name: str) -> dict[str, Any]:
+    request = {"application/json": {"schema": {"$ref": _REF.format(model="V2InferRequest")}}}
+    answer = {"application/json": {"schema": {"$ref": _REF.format(model="V2InferResponse")}}}
+    responses: dict[str, Any] = {"200": {"description": "The output tensors.", "content": answer}}
+    for status, description in _ERRORS.items():
+        responses[status] = _error(description)
+    return {
+        "summary": f"Run {name} on KServe V2 tensors",
+        "operationId": "infer",
+        "requestBody": {"required": True, "content": request},
+        "responses": responses,
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
     }
 
 
@@ -87,8 +131,7 @@ def _predict_operation(pipeline: Pipeline, inputs: dict[str, Any], outputs: dict
         }
     responses: dict[str, Any] = {"200": {"description": "The model's output.", "content": content}}
     for status, description in _ERRORS.items():
-        error = {"schema": {"$ref": _REF.format(model="Error")}}
-        responses[status] = {"description": description, "content": {"application/json": error}}
+        responses[status] = _error(description)
     return {
         "summary": f"Run {pipeline.spec.name}",
         "operationId": "predict",
@@ -100,5 +143,11 @@ def _predict_operation(pipeline: Pipeline, inputs: dict[str, Any], outputs: dict
     }
 
 
-def _get(summary: str, content_type: str = "application/json") -> dict[str, Any]:
-    return {"summary": summary, "responses": {"200": {"description": "OK", "content": {content_type: {}}}}}
+def _get(summary: str, content_type: str = "application/json", *, public: bool = False) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": "OK", "content": {content_type: {}}}},
+    }
+    if public:
+        operation["security"] = []  # probes and scrapers need no API key
+    return operation

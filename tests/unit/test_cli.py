@@ -271,7 +271,7 @@ class FakeClient:
 def fake_client(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
     module = types.ModuleType("packager._client")
-    module.connect = lambda url: FakeClient(url, calls)  # type: ignore[attr-defined]
+    module.connect = lambda url, **options: FakeClient(url, calls)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "packager._client", module)
     return calls
 

@@ -117,3 +117,53 @@ def test_unreachable_servers_are_client_errors_with_status_0() -> None:
         remote.close()
     with pytest.raises(ClientError, match="cannot be sent"):
         RemoteModel("http://127.0.0.1:9", name="x").predict({"x": object()})
+
+
+def test_integers_over_64_bits_arrive_exactly_and_nan_is_a_clear_error() -> None:
+    with running("numbers") as url, connect(url, wait=60) as remote:
+        assert remote.predict({"kind": "big"}) == {"n": 2**70, "neg": [-(2**65)]}
+        with pytest.raises(ClientError, match=r"500: .*output\['scores'\]\[1\] is NaN") as nan:
+            remote.predict({"kind": "nan"})
+        assert nan.value.status_code == 500
+    with pytest.raises(ClientError, match="cannot be sent: output is NaN"):
+        RemoteModel("http://127.0.0.1:9", name="x").predict(float("nan"))
+
+
+def test_the_api_key_goes_with_connect_the_environment_and_pkg_predict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from packager._cli import cli
+
+    key = "k-3141592653"
+    monkeypatch.setenv("PACKAGER_SECRET_API_KEY", key)
+    monkeypatch.delenv("PACKAGER_API_KEY", raising=False)
+    with running("secured") as url:
+        with connect(url, wait=60, api_key=key) as remote:  # readiness needs no key; predict does
+            assert remote.predict({"a": 1}) == {"a": 1}
+            assert remote.name == "secured"
+        with (
+            connect(url) as anonymous,
+            pytest.raises(ClientError, match=r"pass api_key= to packager\.connect") as no,
+        ):
+            anonymous.predict({"a": 1})
+        assert no.value.status_code == 401
+        assert "this server needs an API key" in str(no.value)
+        monkeypatch.setenv("PACKAGER_API_KEY", key)
+        with connect(url) as from_env:
+            assert from_env.predict({"b": 2}) == {"b": 2}
+        monkeypatch.delenv("PACKAGER_API_KEY")
+        runner = CliRunner()
+        ok = runner.invoke(
+            cli, ["predict", "--url", url, "--api-key", key, "-d", '{"c": 3}'], prog_name="pkg"
+        )
+        assert (ok.exit_code, ok.stdout) == (0, '{"c":3}\n'), ok.output
+        refused = runner.invoke(
+            cli, ["predict", "--url", url, "--api-key", "nope", "-d", "{}"], prog_name="pkg"
+        )
+        assert refused.exit_code == 1
+        assert "answered 401: the API key is wrong" in refused.output
+    usage = CliRunner().invoke(cli, ["predict", ".", "--api-key", key, "-d", "{}"], prog_name="pkg")
+    assert usage.exit_code != 0
+    assert "--api-key goes with --url" in usage.output

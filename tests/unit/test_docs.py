@@ -6,7 +6,8 @@ Fenced blocks are run in order, in a fresh directory per page:
 - ```` ```pycon ```` blocks run as doctests (shared names within a page);
 - ```` ```console ```` blocks run each ``$ command`` with bash (`pkg` is this checkout's CLI) and
   compare what it prints with the lines below it; a command ending in ``&`` starts in the
-  background and is stopped when the page is done; port 8080 becomes a free port.
+  background and is stopped when the page is done; ports 8080 and 8081 (a page's second server)
+  become free ports.
 
 Every package.yaml a page writes must then pass `read_package`.
 """
@@ -87,6 +88,7 @@ class PageRunner:
         self.page = page
         self.workdir = workdir
         self.port = str(free_port())
+        self.port2 = str(free_port())
         self.globs: dict[str, Any] = {}
         self.background: list[subprocess.Popen[bytes]] = []
         shims = workdir.parent / "bin"
@@ -112,7 +114,8 @@ class PageRunner:
 
     def doctest(self, block: Block) -> None:
         name = f"{self.page.name}:{block.line}"
-        body = block.body.replace(":8080", f":{self.port}")  # the same free port as the console blocks
+        # the same free ports as the console blocks
+        body = block.body.replace(":8080", f":{self.port}").replace(":8081", f":{self.port2}")
         test = doctest.DocTestParser().get_doctest(body, self.globs, name, str(self.page), block.line)
         report = io.StringIO()
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
@@ -121,7 +124,7 @@ class PageRunner:
 
     def console(self, block: Block) -> None:
         for command, expected in commands(block.body):
-            command = command.replace("8080", self.port)
+            command = command.replace("8080", self.port).replace("8081", self.port2)
             if command.endswith("&"):
                 self.start(command[:-1])
                 continue

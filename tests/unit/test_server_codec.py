@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
+import json
+import math
 import uuid
 from pathlib import Path
 
@@ -112,3 +115,85 @@ def test_helpers() -> None:
     assert join_chunks([b"a", b"b"]) == b"ab"
     assert join_chunks([1, "a"]) == [1, "a"]
     assert join_chunks([]) == []
+
+
+# -- numbers JSON cannot carry as they are, and keys it cannot write ---------------------------
+
+
+class Scores(BaseModel):
+    values: list[float]
+
+
+@dataclasses.dataclass
+class Pair:
+    left: float
+    right: float
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        (float("nan"), "output is NaN"),
+        ({"scores": [0.5, float("inf")]}, "output['scores'][1] is Infinity"),
+        ([{"a": -math.inf}], "output[0]['a'] is -Infinity"),
+        (
+            {"x": np.array([[1.0, 2.0], [3.0, np.nan]])},
+            "output['x'] is a numpy array holding NaN at index [1, 1]",
+        ),
+        ({"f": np.float32("nan")}, "output['f'] is NaN"),
+        ({"model": Scores(values=[1.0, float("nan")])}, "output['model']['values'][1] is NaN"),
+        (Pair(1.0, math.inf), "output.right is Infinity"),
+    ],
+)
+def test_nan_and_infinity_are_refused_naming_where_they_are(value: object, where: str) -> None:
+    with pytest.raises(EncodeError, match="which JSON cannot carry") as refused:
+        encode_json(value)
+    assert str(refused.value).startswith(where + ",")
+
+
+def test_none_and_finite_floats_still_encode_and_msgpack_carries_nan() -> None:
+    assert encode_json({"a": None, "b": [1.5, None], "c": "null"}) == b'{"a":null,"b":[1.5,null],"c":"null"}'
+    assert math.isnan(decode_msgpack(encode_msgpack({"x": float("nan")}))["x"])
+
+
+def test_integers_over_64_bits_are_json_numbers() -> None:
+    value = {
+        "big": 2**70,
+        "neg": [-(2**65), 1],
+        "edge": [2**64 - 1, -(2**63)],
+        "model": Point(x=3**50, when=datetime.date(2024, 1, 2)),
+    }
+    encoded = encode_json(value)
+    assert json.loads(encoded) == {
+        "big": 2**70,
+        "neg": [-(2**65), 1],
+        "edge": [2**64 - 1, -(2**63)],
+        "model": {"x": 3**50, "when": "2024-01-02"},
+    }
+    assert encode_json(np.array([2**80, "a"], dtype=object)) == b'[1208925819614629174706176,"a"]'
+
+
+def test_msgpack_refuses_integers_over_64_bits_naming_where() -> None:
+    with pytest.raises(EncodeError, match=r"output\['a'\]\[1\] holds an integer over 64 bits"):
+        encode_msgpack({"a": [1, 2**64]})
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({(1, 2): "x"}, "output has a key of type tuple ((1, 2))"),
+        ({"inner": {np.int64(3): 1}}, "output['inner'] has a key of type int64"),
+        ({"a": [{frozenset(): 1}]}, "output['a'][0] has a key of type frozenset"),
+    ],
+)
+def test_keys_json_cannot_write_get_a_message_naming_them(value: object, where: str) -> None:
+    with pytest.raises(EncodeError, match="JSON object keys are text") as refused:
+        encode_json(value)
+    assert str(refused.value).startswith(where)
+
+
+def test_keys_json_can_write_are_written_as_text() -> None:
+    assert (
+        encode_json({1: "a", None: "b", 2.5: "c", False: "d"})
+        == b'{"1":"a","null":"b","2.5":"c","false":"d"}'
+    )
