@@ -30,12 +30,12 @@ from packager._errors import (
     ModelImportError,
     ModelLoadError,
     NotReadyError,
-    SlotUnavailable,
     OverloadedError,
     PackagerError,
     PredictError,
     PredictTimeout,
     SecretError,
+    SlotUnavailable,
     SpecError,
     SpecIssue,
 )

@@ -35,6 +35,7 @@ PUBLIC = {
     "PredictTimeout",
     "OverloadedError",
     "NotReadyError",
+    "SlotUnavailable",
     "ClientError",
 }
 
