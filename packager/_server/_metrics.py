@@ -1,7 +1,8 @@
 """Prometheus metrics, kept as plain numbers on the event loop and rendered at scrape time.
 
-Recording a request is a few list increments (no locks: everything that
-records runs on the event loop thread); a collector in the app's own
+Recording a request is a few list increments, without locks: requests are
+recorded on the event loop thread, and stage timings either there or by
+worker threads taking turns under one lock (see _flow.py); a collector in the app's own
 CollectorRegistry turns them into metric families when /metrics is read.
 The process-wide default registry (process stats, and any metrics the model
 registers itself) is appended to the output. prometheus_client is imported
