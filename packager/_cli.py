@@ -23,6 +23,7 @@ from packager._pipeline import Pipeline
 from packager._resources import render_template
 from packager._spec import Spec, spec_json_schema
 from packager._spec_load import read_package
+from packager._stdio import model_output_to_stderr
 from packager._version import __version__
 
 NEW_FILES = {"package.yaml": "package.yaml.jinja", "model.py": "model.py.jinja"}
@@ -97,7 +98,8 @@ def validate(path: str, spec_only: bool) -> None:
     count = len(spec.examples)
     facts = [f"{count} example{'s' if count != 1 else ''}"]
     if not spec_only:
-        pipeline = Pipeline(package)
+        with model_output_to_stderr():  # what the model prints while importing is not our report
+            pipeline = Pipeline(package)
         facts.insert(0, f"{spec.model.file}:{spec.model.class_name}")
         facts += [word for word, on in (("streams", pipeline.streams), ("batches", pipeline.batches)) if on]
     click.echo(f"ok: {spec.name} ({', '.join(facts)})")
@@ -143,7 +145,8 @@ def schema(path: str | None, of_spec: bool) -> None:
 
 def contract_schema(path: str) -> dict[str, Any]:
     """What `ModelHandle.schema()` gives, read off the class without loading the model."""
-    return Pipeline(read_package(path)).schema()
+    with model_output_to_stderr():  # stdout is for the JSON only
+        return Pipeline(read_package(path)).schema()
 
 
 @cli.command(epilog=example("pkg new my-model", "pkg predict my-model --example hello"))

@@ -10,10 +10,12 @@ import click
 import orjson
 
 from packager._cli_predict import to_json
+from packager._device import check_device
 from packager._errors import PackagerError
 from packager._handle import ModelHandle, load
 from packager._server._codec import join_chunks
 from packager._spec import Example
+from packager._stdio import model_output_to_stderr
 
 _EPILOG = """\b
 Examples:
@@ -26,7 +28,7 @@ Examples:
 @click.option(
     "-e", "--example", "names", multiple=True, metavar="NAME", help="Run only this example (repeatable)."
 )
-@click.option("--device", help="Run on this device ('cpu', 'cuda'); default: a GPU if visible.")
+@click.option("--device", help="Run on this device: cpu, cuda, cuda:N or mps; default: a GPU if visible.")
 def test_examples(path: str, names: tuple[str, ...], device: str | None) -> None:
     """Run the examples of the package at PATH and check their outputs.
 
@@ -35,7 +37,10 @@ def test_examples(path: str, names: tuple[str, ...], device: str | None) -> None
     model's text chunks are joined into one string, other chunks into a list.
     Exits with 1 when any example fails.
     """
-    handle = load(path, device=device)
+    if device is not None:
+        check_device(device, "--device")
+    with model_output_to_stderr():  # what the model prints must not mix with the verdicts
+        handle = load(path, device=device)
     examples = choose(handle, names)
     failed = 0
     for example in examples:
@@ -63,7 +68,8 @@ def choose(handle: ModelHandle, names: tuple[str, ...]) -> list[Example]:
 def check(handle: ModelHandle, example: Example) -> str | None:
     """None when `example` passes, else what went wrong."""
     try:
-        got = as_json(handle.predict(example.input))
+        with model_output_to_stderr():
+            got = as_json(handle.predict(example.input))
     except PackagerError as exc:
         return f"error: {exc}"
     if "output" not in example.model_fields_set or same(got, example.output):

@@ -9,10 +9,12 @@ from typing import IO, Any
 import click
 import orjson
 
+from packager._device import check_device
 from packager._errors import PredictError
 from packager._handle import load
 from packager._server._codec import EncodeError, encode_json
 from packager._spec_load import read_package
+from packager._stdio import model_output_to_stderr, real_stdout
 
 _EPILOG = """\b
 Examples:
@@ -35,7 +37,7 @@ Examples:
     metavar="KEY",
     help="With --url: the server's API key (runtime.api_key_secret); default: $PACKAGER_API_KEY.",
 )
-@click.option("--device", help="Run on this device ('cpu', 'cuda', 'cuda:1'); default: a GPU if visible.")
+@click.option("--device", help="Run on this device: cpu, cuda, cuda:N or mps; default: a GPU if visible.")
 def predict(
     path: str | None,
     data: str | None,
@@ -59,11 +61,14 @@ def predict(
         raise click.UsageError("--example needs the package PATH to read its package.yaml")
     if api_key is not None and url is None:
         raise click.UsageError("--api-key goes with --url (a package run here needs no key)")
+    if device is not None:
+        check_device(device, "--device")
     inputs = read_input(data, file, example, path)
     if url is not None:
         remote_predict(url, inputs, api_key)
     else:
-        write_output(load(path or ".", device=device).predict(inputs))
+        with model_output_to_stderr():  # what the model prints must not mix with the JSON
+            write_output(load(path or ".", device=device).predict(inputs))
 
 
 def read_input(data: str | None, file: IO[bytes] | None, example: str | None, path: str | None) -> Any:
@@ -118,7 +123,9 @@ def write_stream(chunks: Iterator[Any]) -> None:
 
 
 def _write(data: bytes) -> None:
-    click.echo(data, nl=False)  # bytes go to stdout's binary buffer, flushed at once
+    out = real_stdout()  # stdout itself goes to stderr while model code may print
+    out.write(data)
+    out.flush()
 
 
 def to_json(value: Any) -> bytes:

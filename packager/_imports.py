@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from packager._errors import ContractError, ModelImportError
+from packager._isolation import Namespace
 
 # Import names whose pip distribution is spelt differently; the rest are usually the same.
 _DISTRIBUTIONS = {
@@ -32,7 +33,20 @@ _DISTRIBUTIONS = {
 
 def import_model_class(root: Path, file: str, class_name: str) -> type:
     """Import `file` from the package at `root` and return its `class_name`."""
-    module = _import_file(root, root / file, file)
+    return import_model(root, file, class_name)[0]
+
+
+def import_model(root: Path, file: str, class_name: str) -> tuple[type, Namespace]:
+    """Import `file` into a fresh private namespace; return its `class_name` and the namespace."""
+    module, namespace = _import_file(root, root / file, file)
+    try:
+        return _find_class(module, file, class_name), namespace
+    except ContractError:
+        namespace.forget()
+        raise
+
+
+def _find_class(module: ModuleType, file: str, class_name: str) -> type:
     found = getattr(module, class_name, None)
     if found is None:
         classes = sorted(
@@ -47,50 +61,75 @@ def import_model_class(root: Path, file: str, class_name: str) -> type:
     return found
 
 
-def _import_file(root: Path, path: Path, shown: str) -> ModuleType:
+def _import_file(root: Path, path: Path, shown: str) -> tuple[ModuleType, Namespace]:
     if not path.is_file():
         raise ModelImportError(f"{shown}: file not found in {root}; create it or fix model.file", file=shown)
-    name = f"packager_model_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:  # only for names without a .py suffix
+    if path.suffix != ".py":
+        raise ModelImportError(f"{shown}: cannot be imported as Python; use a .py file", file=shown)
+    namespace = Namespace(root, path)
+    spec = namespace.model_spec(path)
+    if spec is None or spec.loader is None:  # never for a .py file
         raise ModelImportError(f"{shown}: cannot be imported as Python; use a .py file", file=shown)
     module = importlib.util.module_from_spec(spec)
-    # Sibling modules in the package (helpers.py next to model.py) must be importable.
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    sys.modules[name] = module
+    sys.modules[namespace.prefix] = module
     try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(name, None)
+        with namespace.loading():
+            spec.loader.exec_module(module)
+    except BaseException as exc:
+        namespace.forget()
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise _import_error(root, shown, exc, namespace) from (None if _expected(exc) else exc)
+    return module, namespace
+
+
+def _expected(exc: BaseException) -> bool:
+    """Failures whose message says it all (no traceback of packager's import machinery needed)."""
+    return isinstance(exc, (SyntaxError, ImportError))
+
+
+def _import_error(root: Path, shown: str, exc: BaseException, namespace: Namespace) -> ModelImportError:
+    if isinstance(exc, SyntaxError):
         where = _relative(root, exc.filename) or shown
-        raise ModelImportError(
+        return ModelImportError(
             f"{where} line {exc.lineno}: syntax error: {exc.msg}; fix the code there",
             file=where,
             line=exc.lineno,
-        ) from None
-    except ImportError as exc:
-        sys.modules.pop(name, None)
-        raise _missing_dependency(root, shown, exc) from None
-    except Exception as exc:  # anything model code raises while importing is the model's problem
-        sys.modules.pop(name, None)
-        where, line = _blame(root, exc, shown)
-        raise ModelImportError(
-            f"{where} line {line}: importing the model raised {type(exc).__name__}: {exc}",
+        )
+    if isinstance(exc, ImportError):
+        return _missing_dependency(root, shown, exc, namespace)
+    where, line = _blame(root, exc, shown)
+    if isinstance(exc, SystemExit):
+        return ModelImportError(
+            f"{where} line {line}: importing the model called sys.exit({exc.code!r}) (SystemExit); "
+            "model code must raise an exception instead of exiting the process",
             file=where,
             line=line,
-        ) from exc
-    return module
+        )
+    return ModelImportError(
+        f"{where} line {line}: importing the model raised {type(exc).__name__}: {exc}",
+        file=where,
+        line=line,
+    )
 
 
-def _missing_dependency(root: Path, shown: str, exc: ImportError) -> ModelImportError:
+def _missing_dependency(root: Path, shown: str, exc: ImportError, namespace: Namespace) -> ModelImportError:
     where, line = _blame(root, exc, shown)
     missing = getattr(exc, "name", None)
+    if missing and namespace.owns(missing):  # `from helpers import nothere`: the package's own module
+        text = str(exc).replace(f"'{missing}'", repr(namespace.public(missing)))
+        return ModelImportError(f"{where} line {line}: {text}; fix the import", file=where, line=line)
     if not isinstance(exc, ModuleNotFoundError) or not missing:
         return ModelImportError(
             f"{where} line {line}: {exc}; check the installed version of that package", file=where, line=line
         )
     top = missing.split(".")[0]
+    if namespace.is_local(top):
+        return ModelImportError(
+            f"{where} line {line}: the package has no module {missing!r}; add it or fix the import",
+            file=where,
+            line=line,
+        )
     requirement = _DISTRIBUTIONS.get(missing) or _DISTRIBUTIONS.get(top) or top.replace("_", "-")
     return ModelImportError(
         f"{where} line {line}: needs the module {missing!r}, which is not installed; "

@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from packager._contract import Contract, inspect_model
+from packager._device import resolve_device
 from packager._errors import ContractError, InputError, NotReadyError, PredictError
-from packager._imports import import_model_class
+from packager._imports import import_model
 from packager._outputs import wrap_stages
 from packager._secrets import resolve_secrets
 from packager._spec_load import Package
@@ -45,14 +46,8 @@ class Call(NamedTuple):
 
 
 def detect_device() -> str:
-    """'cuda' when a GPU is visible to this process, else 'cpu' (`PACKAGER_DEVICE` overrides)."""
-    forced = os.environ.get("PACKAGER_DEVICE")
-    if forced:
-        return forced
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return "cpu"
-    return "cuda" if os.path.exists("/dev/nvidia0") else "cpu"
+    """`$PACKAGER_DEVICE` (checked), else 'cuda' when a GPU is visible to this process, else 'cpu'."""
+    return resolve_device(None)
 
 
 def apply_environment(environment: Mapping[str, str]) -> None:
@@ -79,17 +74,27 @@ class Pipeline:
     ) -> None:
         self.package = package
         self.spec = package.spec
-        self.device = device or detect_device()
+        self.device = resolve_device(device)
         self.weights_dir = Path(
             weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package)
         )
         self._secret_overrides = dict(secrets or {})
         where = f"{self.spec.model.file}:{self.spec.model.class_name}"
-        cls = import_model_class(package.root, self.spec.model.file, self.spec.model.class_name)
-        self.contract: Contract = inspect_model(cls, where)
+        cls, self.namespace = import_model(package.root, self.spec.model.file, self.spec.model.class_name)
+        try:
+            self.contract: Contract = inspect_model(cls, where)
+        except BaseException:
+            self.namespace.forget()
+            raise
         self.model: Any = None
         self.load_seconds: float | None = None
         self._stages: dict[str, tuple[Callable[..., Any], bool]] = {}
+
+    def unload(self) -> None:
+        """Let the model instance and the package's modules go (`ModelHandle.close`)."""
+        self.model = None
+        self._stages = {}
+        self.namespace.forget()
 
     @property
     def ready(self) -> bool:
@@ -137,9 +142,11 @@ class Pipeline:
             "weights_dir": self.weights_dir,
         }
         kwargs = {name: available[name] for name in self.contract.init_kwargs}
-        model = yield Call("init", functools.partial(self.contract.cls, **kwargs), (), False)
+        build = functools.partial(self.contract.cls, **kwargs)
+        model = yield Call("init", self.namespace.while_loading(build), (), False)
         if self.contract.has_load:
-            yield Call("load", model.load, (), "load" in self.contract.async_methods)
+            is_async = "load" in self.contract.async_methods
+            yield Call("load", self.namespace.while_loading(model.load, is_async), (), is_async)
         self._bind(model)
         self.load_seconds = time.perf_counter() - started
 

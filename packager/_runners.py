@@ -28,31 +28,72 @@ class BackgroundLoop:
     """An event loop in a daemon thread, for running async model code from sync callers.
 
     Sync callers (a script, or a Jupyter cell whose own loop is already
-    running) block on a future instead of nesting loops.
+    running) block on a future instead of nesting loops. A SystemExit raised
+    by model code on the loop comes back to the caller as `ExitCalled` and
+    the loop lives on (asyncio would otherwise let it stop the loop's thread).
     """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run `coro` on the background loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._get()).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(_contained(coro), self._get()).result()
+        except ExitCalled as exc:
+            raise exc.exit from None
+
+    def close(self) -> None:
+        """Stop the loop and its thread (a later `run` starts a new one)."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
 
     def _get(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="packager-loop", daemon=True).start()
-                self._loop = loop
+                thread = threading.Thread(target=loop.run_forever, name="packager-loop", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
             return self._loop
 
 
-class SyncRunner:
-    """Runs plans in the calling thread; async model code runs on a BackgroundLoop."""
+class ExitCalled(Exception):
+    """Carries a SystemExit raised by async model code out of the background loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, exit: SystemExit) -> None:
+        super().__init__(exit.code)
+        self.exit = exit
+
+
+async def _contained(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await coro
+    except SystemExit as exc:
+        raise ExitCalled(exc) from None
+
+
+class SyncRunner:
+    """Runs plans in the calling thread; async model code runs on a BackgroundLoop.
+
+    At most `concurrency` predict calls run at once across the threads that
+    share this runner (`runtime.predict_concurrency`); the others wait. A
+    stream holds its slot while each chunk is computed, not between chunks,
+    so one thread can read two streams in turn. Preprocess and postprocess
+    run outside the limit, as in the server.
+    """
+
+    def __init__(self, concurrency: int | None = None) -> None:
         self._loop = BackgroundLoop()
+        self._slots = threading.BoundedSemaphore(concurrency) if concurrency else None
 
     def run(self, plan: Plan) -> Any:
         """Drive `plan` to its end and return its result (an iterator when streaming)."""
@@ -65,27 +106,49 @@ class SyncRunner:
         return self._iterate(result) if is_stream(result) else result
 
     def execute(self, call: Call) -> Any:
-        """Run one call here (or, if async, on the background loop)."""
+        """Run one call here (or, if async, on the background loop); predict waits for a slot."""
+        if call.stage == "predict" and self._slots is not None:
+            with self._slots:
+                return self._execute(call)
+        return self._execute(call)
+
+    def close(self) -> None:
+        """Stop the background loop (async model code can no longer run)."""
+        self._loop.close()
+
+    def _execute(self, call: Call) -> Any:
         try:
             result = call.fn(*call.args)
             return self._loop.run(result) if call.is_async and inspect.iscoroutine(result) else result
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise _wrap(call, exc) from exc
+
+    def _step(self, step: Callable[[], Any]) -> Any:
+        """One chunk of a stream, computed while holding a predict slot."""
+        if self._slots is None:
+            return step()
+        with self._slots:
+            return step()
 
     def _iterate(self, stream: Any) -> Iterator[Any]:
         if not hasattr(stream, "__anext__"):
             try:
-                yield from stream
-            except Exception as exc:
+                while True:
+                    chunk = self._step(lambda: next(stream, _DONE))
+                    if chunk is _DONE:
+                        return
+                    yield chunk
+            except (Exception, SystemExit) as exc:
                 raise _wrap(_PREDICT, exc) from exc
-            return
+            finally:
+                stream.close()
         try:
             while True:
                 try:
-                    chunk = self._loop.run(stream.__anext__())
+                    chunk = self._step(lambda: self._loop.run(stream.__anext__()))
                 except StopAsyncIteration:
                     return
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     raise _wrap(_PREDICT, exc) from exc
                 yield chunk
         finally:

@@ -35,24 +35,26 @@ from packager._pipeline import Pipeline
 from packager._server._app import App
 from packager._server._logging import configure_logging
 from packager._spec_load import read_package
+from packager._stdio import model_output_to_stderr
 
 _log = logging.getLogger("packager.server")
 EXIT_OK, EXIT_FAILED, EXIT_STUCK = 0, 1, 3
 
 
 def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> int:
-    """See `packager._server.serve`."""
+    """See `packager._server.serve`. What model code prints goes to stderr (stdout is not a log)."""
     configure_logging(log_level)
-    pipeline = Pipeline(read_package(path))
-    sock = bind(host, port)
-    app = App(pipeline, autoload=False)
-    server = _Server(_config(app, pipeline, host, port, log_level), app)
-    try:
-        return _run(_main(server, app, sock))
-    except SystemExit as exc:  # uvicorn exits this way when startup fails
-        return exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sock.close()
+    with model_output_to_stderr():
+        pipeline = Pipeline(read_package(path))
+        sock = bind(host, port)
+        app = App(pipeline, autoload=False)
+        server = _Server(_config(app, pipeline, host, port, log_level), app)
+        try:
+            return _run(_main(server, app, sock))
+        except SystemExit as exc:  # uvicorn exits this way when startup fails
+            return exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sock.close()
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
+import threading
 import time
 import types
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import packager
-from packager import InputError, PredictError, SecretError
+from packager import InputError, PredictError, SecretError, _device
 from packager._pipeline import detect_device
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "packages"
@@ -217,14 +221,268 @@ def test_secrets_passed_directly_win(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert handle.predict({}) == {"key_length": 3}
 
 
-def test_device_detection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PACKAGER_DEVICE", "mps")
-    assert detect_device() == "mps"
-    monkeypatch.delenv("PACKAGER_DEVICE")
+def test_device_detection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # read device files, not torch
+    monkeypatch.setattr(_device, "DEVICE_FILES", str(tmp_path / "nvidia[0-9]*"))
+    monkeypatch.delenv("PACKAGER_DEVICE", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert detect_device() == "cpu"
+    (tmp_path / "nvidia0").touch()
+    (tmp_path / "nvidia1").touch()
+    assert (detect_device(), _device.visible_gpus()) == ("cuda", 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert _device.visible_gpus() == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,7,1")  # CUDA stops at the first invalid index
+    assert _device.visible_gpus() == 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert detect_device() == "cpu"
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    assert detect_device() == ("cuda" if Path("/dev/nvidia0").exists() else "cpu")
+    monkeypatch.setenv("PACKAGER_DEVICE", "cpu")
+    assert detect_device() == "cpu"
+
+
+@pytest.mark.parametrize(
+    "value", ["gpu", "CUDA", "cuda:", "cuda:-1", "cuda:01", "cuda:x", "cpu:0", "tpu", ""]
+)
+def test_device_values_other_than_cpu_cuda_and_mps_are_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(packager.PackagerError) as info:
+        packager.load(FIXTURES / "typed", device=value)
+    assert (
+        str(info.value) == f"device: {value!r} is not a device; use cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+    )
+    monkeypatch.setenv("PACKAGER_DEVICE", value or "  ")
+    if value:
+        with pytest.raises(packager.PackagerError, match=r"^\$PACKAGER_DEVICE: .* is not a device; use cpu"):
+            packager.load(FIXTURES / "typed")
+
+
+def no_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(_device, "DEVICE_FILES", str(tmp_path / "nvidia[0-9]*"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # also keeps torch from being asked
+
+
+def test_asking_for_cuda_without_a_visible_gpu_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_gpu(monkeypatch, tmp_path)
+    with pytest.raises(packager.PackagerError) as info:
+        packager.load(FIXTURES / "typed", device="cuda")
+    assert str(info.value) == (
+        "device: 'cuda' asked for, but no GPU is visible to this process "
+        "(CUDA_VISIBLE_DEVICES='-1' hides every GPU); use cpu, or run where a GPU is visible"
+    )
+    monkeypatch.setenv("PACKAGER_DEVICE", "cuda:0")
+    with pytest.raises(packager.PackagerError, match=r"^\$PACKAGER_DEVICE: 'cuda:0' asked for, but no GPU"):
+        packager.load(FIXTURES / "typed")
+    monkeypatch.delenv("PACKAGER_DEVICE")
+    monkeypatch.setattr(sys, "platform", "linux")
+    with pytest.raises(
+        packager.PackagerError, match=r"^device: 'mps' needs a Mac with Apple silicon; use cpu here$"
+    ):
+        packager.load(FIXTURES / "typed", device="mps")
+
+
+def test_a_gpu_index_past_the_visible_ones_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_gpu(monkeypatch, tmp_path)
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(device_count=lambda: 2))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)  # once imported, torch's count is the truth
+    assert packager.load(FIXTURES / "typed", device="cuda:1").model.injected["device"] == "cuda:1"
+    with pytest.raises(packager.PackagerError) as info:
+        packager.load(FIXTURES / "typed", device="cuda:2")
+    assert str(info.value) == "device: 'cuda:2' asked for, but only 2 GPUs are visible (cuda:0 to cuda:1)"
+
+
+def test_predict_takes_keyword_arguments_as_the_input_dict(typed: packager.ModelHandle) -> None:
+    assert typed.predict(text="hi", times=2).text == "HIHI!"
+    assert asyncio.run(typed.apredict(text="b")).text == "B!"
+    with pytest.raises(InputError) as info:
+        typed.predict({"text": "hi"}, times=2)
+    assert str(info.value) == (
+        "give predict() the input either as one value or as keyword arguments, not both: "
+        "predict({...}) or predict(times=...)"
+    )
+    with pytest.raises(InputError, match=r"^input is invalid: text: Field required$"):
+        typed.predict()
+
+
+def concurrency_package(tmp_path: Path, concurrency: int) -> Path:
+    (tmp_path / "package.yaml").write_text(
+        f"spec_version: 1\nname: counted\nruntime:\n  predict_concurrency: {concurrency}\n"
+    )
+    (tmp_path / "model.py").write_text(
+        "import threading, time\n"
+        "class Model:\n"
+        "    def __init__(self):\n"
+        "        self.lock, self.now, self.most = threading.Lock(), 0, 0\n"
+        "    def enter(self):\n"
+        "        with self.lock:\n"
+        "            self.now += 1\n"
+        "            self.most = max(self.most, self.now)\n"
+        "        time.sleep(0.02)\n"
+        "        with self.lock:\n"
+        "            self.now -= 1\n"
+        "    def predict(self, x):\n"
+        "        self.enter()\n"
+        "        if x == 'stream':\n"
+        "            return self.chunks()\n"
+        "        return x\n"
+        "    def chunks(self):\n"
+        "        for i in range(2):\n"
+        "            self.enter()\n"
+        "            yield i\n"
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_threads_sharing_a_handle_respect_predict_concurrency(tmp_path: Path, concurrency: int) -> None:
+    handle = packager.load(concurrency_package(tmp_path, concurrency))
+    results: list[object] = []
+
+    def call(i: int) -> None:
+        results.append(list(handle.predict("stream")) if i % 2 else handle.predict(i))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(results) == 8
+    assert results.count([0, 1]) == 4
+    assert handle.model.most == concurrency
+
+
+def test_close_lets_the_model_go_and_later_predicts_say_so(typed_root: Path) -> None:
+    with packager.load(typed_root, device="cpu") as handle:
+        instance = weakref.ref(handle.model)
+        assert handle.predict({"text": "a"}).text == "A!"
+    assert handle.closed
+    assert handle.model is None
+    assert instance() is None
+    with pytest.raises(packager.NotReadyError) as info:
+        handle.predict({"text": "a"})
+    assert (
+        str(info.value)
+        == "model 'typed' was closed (ModelHandle.close()); load it again with packager.load()"
+    )
+    handle.close()  # idempotent
+    assert repr(handle) == "<ModelHandle 'typed' device='cpu' closed>"
+
+
+def test_close_frees_cuda_memory_only_when_torch_is_in_use(
+    typed_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emptied: list[bool] = []
+    cuda = types.SimpleNamespace(is_initialized=lambda: True, empty_cache=lambda: emptied.append(True))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    packager.load(typed_root, device="cpu").close()
+    assert emptied == [True]
+    monkeypatch.delitem(sys.modules, "torch")
+    packager.load(typed_root, device="cpu").close()
+    assert "torch" not in sys.modules
+    assert emptied == [True]
+
+
+def test_async_model_after_close_stops_its_loop() -> None:
+    handle = packager.load(FIXTURES / "async_model")
+    assert handle.predict({"values": [1]}) == {"sum": 1}
+    thread = handle._sync._loop._thread
+    assert thread is not None
+    assert thread.is_alive()
+    handle.close()
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def typed_root(tmp_path: Path) -> Path:
+    root = tmp_path / "typed"
+    shutil.copytree(FIXTURES / "typed", root)
+    return root
+
+
+EXITS = [
+    (
+        "import sys\nsys.exit(3)\n",
+        packager.ModelImportError,
+        r"^model.py line 2: importing the model called sys.exit\(3\) \(SystemExit\); model code must raise an exception instead of exiting the process$",
+    ),
+    (
+        "class Model:\n    def __init__(self):\n        raise SystemExit('bye')\n    def predict(self, x):\n        return x\n",
+        packager.ModelLoadError,
+        r"^__init__ raised SystemExit \(bye\); model code must not exit the process$",
+    ),
+    (
+        "import sys\nclass Model:\n    def load(self):\n        sys.exit()\n    def predict(self, x):\n        return x\n",
+        packager.ModelLoadError,
+        r"^load raised SystemExit",
+    ),
+    (
+        "class Model:\n    async def load(self):\n        exit(4)\n    def predict(self, x):\n        return x\n",
+        packager.ModelLoadError,
+        r"^load raised SystemExit \(4\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "kind", "message"), EXITS)
+def test_system_exit_while_loading_is_a_load_error(
+    tmp_path: Path, source: str, kind: type[Exception], message: str
+) -> None:
+    (tmp_path / "package.yaml").write_text("spec_version: 1\nname: exits\n")
+    (tmp_path / "model.py").write_text(source)
+    with pytest.raises(kind, match=message):
+        packager.load(tmp_path)
+
+
+def test_system_exit_in_predict_is_a_predict_error_and_the_model_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "package.yaml").write_text("spec_version: 1\nname: exits\n")
+    (tmp_path / "model.py").write_text(
+        "import sys\n"
+        "class Model:\n"
+        "    def predict(self, x):\n"
+        "        if x == 'exit':\n"
+        "            sys.exit(2)\n"
+        "        if x == 'stream':\n"
+        "            return self.chunks()\n"
+        "        if x == 'async':\n"
+        "            return self.later()\n"
+        "        return x\n"
+        "    def chunks(self):\n"
+        "        yield 1\n"
+        "        sys.exit(5)\n"
+        "    async def later(self):\n"
+        "        raise SystemExit(6)\n"
+    )
+    handle = packager.load(tmp_path)
+    with pytest.raises(
+        PredictError, match=r"^predict raised SystemExit \(2\); model code must not exit"
+    ) as info:
+        handle.predict("exit")
+    assert isinstance(info.value.__cause__, SystemExit)
+    stream = handle.predict("stream")
+    assert next(stream) == 1
+    with pytest.raises(PredictError, match=r"^predict raised SystemExit \(5\)"):
+        next(stream)
+    assert handle.predict("fine") == "fine"
+
+
+def test_system_exit_in_async_code_keeps_the_background_loop_alive(tmp_path: Path) -> None:
+    (tmp_path / "package.yaml").write_text("spec_version: 1\nname: exits\n")
+    (tmp_path / "model.py").write_text(
+        "class Model:\n"
+        "    async def predict(self, x):\n"
+        "        if x == 'exit':\n"
+        "            raise SystemExit(6)\n"
+        "        return x\n"
+    )
+    handle = packager.load(tmp_path)
+    with pytest.raises(PredictError, match=r"^predict raised SystemExit \(6\)"):
+        handle.predict("exit")
+    assert handle.predict("after") == "after"
 
 
 def test_batch_only_model_returning_the_wrong_number_of_outputs(tmp_path: Path) -> None:
