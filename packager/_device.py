@@ -23,14 +23,10 @@ _DEVICE = re.compile(r"^(cpu|mps|cuda(:(0|[1-9][0-9]*))?)$")
 DEVICE_FILES = "/dev/nvidia[0-9]*"  # a module attribute so that tests can point it elsewhere
 
 
-class DeviceError(PackagerError):
-    """The device asked for is not a device name packager knows, or is not present."""
-
-
 def check_device(value: str, source: str = "device") -> str:
-    """`value` when it names a device (cpu, cuda, cuda:N, mps), else DeviceError naming `source`."""
+    """`value` when it names a device (cpu, cuda, cuda:N, mps), else PackagerError naming `source`."""
     if not isinstance(value, str) or not _DEVICE.match(value):
-        raise DeviceError(f"{source}: {value!r} is not a device; use {DEVICE_CHOICES}")
+        raise PackagerError(f"{source}: {value!r} is not a device; use {DEVICE_CHOICES}")
     return value
 
 
@@ -38,7 +34,7 @@ def resolve_device(device: Optional[str] = None) -> str:
     """The device to use: `device`, else `$PACKAGER_DEVICE`, else cuda when a GPU is visible, else cpu.
 
     An explicit cuda/cuda:N/mps must exist here: asking for one that does
-    not is a DeviceError, never a silent run on the CPU.
+    not is a PackagerError, never a silent run on the CPU.
     """
     if device is not None:
         return require_present(check_device(device, "device"), "device")
@@ -49,22 +45,22 @@ def resolve_device(device: Optional[str] = None) -> str:
 
 
 def require_present(device: str, source: str) -> str:
-    """`device` when this machine has it, else DeviceError saying what was found instead."""
+    """`device` when this machine has it, else PackagerError saying what was found instead."""
     if device == "mps":
         if not mps_available():
-            raise DeviceError(f"{source}: 'mps' needs a Mac with Apple silicon; use cpu here")
+            raise PackagerError(f"{source}: 'mps' needs a Mac with Apple silicon; use cpu here")
         return device
     if not device.startswith("cuda"):
         return device
     count = visible_gpus(ask_torch=True)
     index = int(device.partition(":")[2] or 0)
     if count == 0:
-        raise DeviceError(
+        raise PackagerError(
             f"{source}: {device!r} asked for, but no GPU is visible to this process "
             f"({_why_none()}); use cpu, or run where a GPU is visible"
         )
     if index >= count:
-        raise DeviceError(
+        raise PackagerError(
             f"{source}: {device!r} asked for, but only {count} GPU{'s' if count != 1 else ''} "
             f"{'are' if count != 1 else 'is'} visible (cuda:0 to cuda:{count - 1})"
         )
