@@ -274,3 +274,20 @@ def test_loading_two_packages_at_once_from_threads(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert results == {i: f"p{i}" for i in range(4)}
+
+
+def test_relative_imports_from_the_model_file_and_import_module(tmp_path: Path) -> None:
+    model = """
+    import importlib
+
+    from . import utils
+    from .utils import NAME
+
+
+    class Model:
+        def predict(self, inputs):
+            late = importlib.import_module(".utils", __package__)
+            return [utils.NAME, NAME, late is utils]
+    """
+    files = {"model.py": model, "utils.py": "NAME = 'rel'\n"}
+    assert packager.load(write_package(tmp_path / "p", "p", files)).predict(None) == ["rel", "rel", True]
