@@ -35,6 +35,7 @@ __all__ = [
     "ModelLoadError",
     "NotReadyError",
     "OverloadedError",
+    "SlotUnavailable",
     "PackagerError",
     "PredictError",
     "PredictTimeout",
