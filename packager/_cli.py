@@ -19,10 +19,11 @@ from pydantic import ValidationError
 from packager._cli_examples import test_examples
 from packager._cli_predict import predict
 from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
+from packager._examples import example_issues
 from packager._pipeline import Pipeline
 from packager._resources import render_template
 from packager._spec import Spec, spec_json_schema
-from packager._spec_load import read_package
+from packager._spec_load import read_package, spec_path
 from packager._stdio import model_output_to_stderr
 from packager._version import __version__
 
@@ -36,13 +37,20 @@ def example(*lines: str) -> str:
 
 
 def format_error(exc: PackagerError) -> str:
-    """How `pkg` shows an error: one line, or a SpecError's problems one per line."""
+    """How `pkg` shows an error: one line, or a SpecError's several problems one per line."""
     issues = exc.issues if isinstance(exc, SpecError) else []
-    text = str(issues[0]) if len(issues) == 1 else str(exc)
+    if len(issues) > 1:
+        return f"error: {exc}"
+    text = one_line(str(issues[0]) if issues else str(exc))
     raised_by_model = isinstance(exc, (ModelLoadError, PredictError)) and exc.__cause__ is not None
     if raised_by_model and not isinstance(exc.__cause__, PackagerError):
-        text += f"\n{_TRACEBACK_HINT}"
+        text += f" {_TRACEBACK_HINT}"
     return f"error: {text}"
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks (a model's multi-line message, say) folded into one line."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 class Failure(click.ClickException):
@@ -58,10 +66,34 @@ class Failure(click.ClickException):
         click.echo(format_error(self.error), err=True)
 
 
+class UsageFailure(click.ClickException):
+    """A mistake on the command line: one ``error: ...`` line pointing at --help, exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message())
+        self.command = error.ctx.command_path if error.ctx is not None else "pkg"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        message = one_line(self.message).rstrip(".")
+        click.echo(f"error: {message} (see `{self.command} --help`)", err=True)
+
+
 class _Group(click.Group):
+    """The `pkg` group: every failure leaves as one ``error:`` line and exit code 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:  # the group's own options (`pkg --bogus`)
+            raise UsageFailure(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise UsageFailure(exc) from exc
         except PackagerError as exc:
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
@@ -91,7 +123,8 @@ def validate(path: str, spec_only: bool) -> None:
     """Check the package at PATH: package.yaml and the model class's contract.
 
     Imports the model file (so its dependencies must be installed) but does
-    not build the model or load weights.
+    not build the model or load weights. Checks each example's input against
+    the model's input type and its output against the output type.
     """
     package = read_package(path)
     spec = package.spec
@@ -100,6 +133,9 @@ def validate(path: str, spec_only: bool) -> None:
     if not spec_only:
         with model_output_to_stderr():  # what the model prints while importing is not our report
             pipeline = Pipeline(package)
+        issues = example_issues(pipeline.contract, spec.examples, spec_path(path))
+        if issues:
+            raise SpecError(spec_path(path), issues)
         facts.insert(0, f"{spec.model.file}:{spec.model.class_name}")
         facts += [word for word, on in (("streams", pipeline.streams), ("batches", pipeline.batches)) if on]
     click.echo(f"ok: {spec.name} ({', '.join(facts)})")
@@ -124,7 +160,9 @@ def serve(ctx: click.Context, path: str, host: str, port: int, log_level: str) -
     200 once it is loaded.
     """
     from packager._server import serve as run_server  # the server stack loads only when serving
+    from packager._server._settings import max_body_bytes
 
+    max_body_bytes()  # a bad $PACKAGER_MAX_BODY_BYTES is an error before anything starts
     ctx.exit(run_server(path, host=host, port=port, log_level=log_level))
 
 
@@ -167,16 +205,28 @@ def new(path: Path, name: str | None) -> None:
     rendered = {
         target: render_template(t, name=chosen, python_version="3.11") for target, t in targets.items()
     }
-    path.mkdir(parents=True, exist_ok=True)
-    for target, text in rendered.items():
-        with target.open("x", encoding="utf-8") as out:
-            out.write(text)
-        click.echo(f"created {target}")
+    write_new_files(path, rendered)
     read_package(path)  # the templates must always give a valid package
     shown = shlex.quote(str(path))
     click.echo(
         f"next: edit {shlex.quote(str(path / 'model.py'))}, then run `pkg predict {shown} --example hello`"
     )
+
+
+def write_new_files(path: Path, rendered: dict[Path, str]) -> None:
+    """Create `path` and write each file; a path that cannot be written is a PackagerError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for target, text in rendered.items():
+            with target.open("x", encoding="utf-8") as out:
+                out.write(text)
+            click.echo(f"created {target}")
+    except OSError as exc:
+        where = exc.filename or path
+        why = (exc.strerror or type(exc).__name__).lower()
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            why = "a file is in the way"
+        raise PackagerError(f"cannot create {where}: {why}; pick a directory you can write to") from None
 
 
 def default_name(path: Path) -> str:

@@ -51,7 +51,8 @@ def predict(
 
     The model is loaded in this process, as `packager.load(PATH)` does. A
     streaming model's chunks are printed as they come: text as is, anything
-    else as one JSON document per line.
+    else as one JSON document per line. With --url the input goes to that
+    server instead, and PATH is only read for --example NAME.
     """
     if path is None and url is None:
         raise click.UsageError("give a package PATH, or --url of a running server")
@@ -59,6 +60,11 @@ def predict(
         raise click.UsageError("give the input with exactly one of -d/--data, -f/--file or --example")
     if example is not None and path is None:
         raise click.UsageError("--example needs the package PATH to read its package.yaml")
+    if url is not None and path is not None and example is None:
+        raise click.UsageError(
+            "with --url the server runs the model, so PATH is only read for --example; "
+            "drop PATH, or drop --url to run the package here"
+        )
     if api_key is not None and url is None:
         raise click.UsageError("--api-key goes with --url (a package run here needs no key)")
     if device is not None:

@@ -9,9 +9,11 @@ errors into `SpecIssue`s and the checks that need the file system live there.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as _Pep508
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from packager._errors import PackagerError
@@ -28,6 +30,44 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
+
+
+_URL_OR_PATH = re.compile(r"^(\.{1,2}/|/|[A-Za-z][A-Za-z0-9+.-]*://)")
+_SINGLE_EQUALS = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?)\s*=\s*([0-9][^=<>!~;]*)$")
+
+
+def requirement_problem(line: str) -> str | None:
+    """Why `line` is not a pip requirement (PEP 508, a URL or a path), or None when it is one."""
+    text = line.strip()
+    if text.startswith("-"):
+        return (
+            "a pip option, not a requirement; put index URLs under build.extra_index_urls "
+            "and find-links under build.find_links"
+        )
+    if _URL_OR_PATH.match(text):
+        return None  # pip installs a bare URL or path as is
+    try:
+        _Pep508(text)
+    except InvalidRequirement as exc:
+        why = str(exc).splitlines()[0].rstrip(".")
+        exact = _SINGLE_EQUALS.match(text)
+        hint = (
+            f"use '==' for an exact version, e.g. '{exact[1]}=={exact[3].strip()}'"
+            if exact
+            else "write it like 'numpy>=1.26' or 'name @ https://...'"
+        )
+        return f"not a valid requirement: {why}; {hint}"
+    return None
+
+
+def _requirement(value: str) -> str:
+    problem = requirement_problem(value)
+    if problem is not None:
+        raise _fail("requirement", problem)
+    return value
+
+
+RequirementLine = Annotated[str, AfterValidator(_requirement)]
 
 
 def _weights_items_schema(schema: dict[str, Any]) -> None:
@@ -194,7 +234,9 @@ class Spec(_Strict):
     name: str = Field(description="Lower-case package name: letters, digits, '.', '_', '-'.")
     description: str = Field("", description="One line about the model.")
     python_version: str = Field("3.11", description="Python in the image: '3.9' to '3.13'.")
-    requirements: list[str] = Field(default_factory=list, description="pip requirement lines.")
+    requirements: list[RequirementLine] = Field(
+        default_factory=list, description="pip requirement lines (PEP 508), e.g. 'torch>=2.1'."
+    )
     requirements_file: str | None = Field(None, description="A requirements.txt in the package.")
     system_packages: list[str] = Field(default_factory=list, description="Debian package names.")
     environment: dict[str, str] = Field(

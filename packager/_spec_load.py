@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from packager._errors import _MISSING, SpecError, SpecIssue
-from packager._spec import Spec
+from packager._spec import Spec, requirement_problem
+from packager._spec_yaml import load_yaml
 
 SPEC_FILE = "package.yaml"
 
@@ -32,54 +34,58 @@ def read_package(path: str | Path) -> Package:
     spec_file = _find_spec_file(Path(path))
     root = spec_file.parent
     shown = str(spec_file)
-    raw = _read_yaml(spec_file, shown)
-    issues = list(_file_issues(raw, root, shown))
+    raw, issues = _read_yaml(spec_file, shown)  # first the problems only the YAML source shows
+    on_disk = list(_file_issues(raw, root, shown))
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        issues[:0] = [_issue_from_pydantic(err, shown) for err in exc.errors(include_url=False)]
-        raise SpecError(shown, issues) from None
+        issues += [_issue_from_pydantic(err, shown) for err in exc.errors(include_url=False)]
+        raise SpecError(shown, issues + on_disk) from None
+    issues += on_disk
     if issues:
         raise SpecError(shown, issues)
     return Package(root=root.resolve(), spec_file=spec_file.resolve(), spec=spec)
 
 
+def spec_path(path: str | Path) -> str:
+    """The spec file of the package at `path` as messages show it (SpecError when there is none)."""
+    return str(_find_spec_file(Path(path)))
+
+
 def _find_spec_file(path: Path) -> Path:
-    if path.is_dir():
+    if path.is_dir() and path.name != SPEC_FILE:
         candidate = path / SPEC_FILE
         if candidate.is_file():
             return candidate
-        near = [p.name for p in path.glob("*.y*ml")]
-        hint = f"; found {', '.join(sorted(near))}: rename it to {SPEC_FILE}" if near else ""
-        raise SpecError(
-            str(candidate),
-            [
-                SpecIssue(
-                    str(candidate),
-                    "",
-                    _MISSING,
-                    f"no {SPEC_FILE} in this directory{hint}; `pkg init` creates one",
-                )
-            ],
-        )
+        if candidate.is_dir():
+            raise _one_issue(candidate, _SPEC_IS_A_DIRECTORY)
+        near = sorted(p.name for p in path.glob("*.y*ml") if p.is_file())
+        hint = f"; found {', '.join(near)}: rename it to {SPEC_FILE}" if near else ""
+        raise _one_issue(candidate, f"no {SPEC_FILE} in this directory{hint}; `pkg new` creates one")
+    if path.is_dir():
+        raise _one_issue(path, _SPEC_IS_A_DIRECTORY)
     if path.is_file():
-        return path
-    raise SpecError(
-        str(path),
-        [
-            SpecIssue(
-                str(path),
-                "",
-                _MISSING,
-                "no such file or directory; pass a package directory holding package.yaml",
-            )
-        ],
-    )
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return path
+        raise _one_issue(
+            path, f"is a file, not a package; pass the package directory ({path.parent}) or its {SPEC_FILE}"
+        )
+    raise _one_issue(path, "no such file or directory; pass a package directory holding package.yaml")
 
 
-def _read_yaml(spec_file: Path, shown: str) -> Any:
+_SPEC_IS_A_DIRECTORY = (
+    f"is a directory, not a file; {SPEC_FILE} must be the package's spec file (`pkg new` creates one)"
+)
+
+
+def _one_issue(path: Path, message: str) -> SpecError:
+    return SpecError(str(path), [SpecIssue(str(path), "", _MISSING, message)])
+
+
+def _read_yaml(spec_file: Path, shown: str) -> tuple[Any, list[SpecIssue]]:
+    """The YAML document, and the problems only its source shows (duplicate keys, ...)."""
     try:
-        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        raw, found = load_yaml(spec_file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -111,7 +117,7 @@ def _read_yaml(spec_file: Path, shown: str) -> Any:
                 )
             ],
         )
-    return raw
+    return raw, [SpecIssue(shown, issue.path, _MISSING, issue.message) for issue in found]
 
 
 def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIssue]:
@@ -133,6 +139,8 @@ def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIs
             req_file,
             "file not found in the package; create it or list requirements inline under 'requirements'",
         )
+    elif isinstance(req_file, str):
+        yield from _requirements_file_issues(root / req_file, str(Path(shown).parent / req_file))
     build = raw.get("build")
     wheelhouse = build.get("wheelhouse") if isinstance(build, dict) else None
     if isinstance(wheelhouse, str) and not (root / wheelhouse).is_dir():
@@ -153,6 +161,41 @@ def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIs
                 source,
                 "local weights not found in the package; add them there or use an hf:// or https:// source",
             )
+
+
+def _requirements_file_issues(path: Path, shown: str) -> Iterator[SpecIssue]:
+    """Each requirement line of a requirements.txt that is not PEP 508 (pip options are skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        yield SpecIssue(
+            shown, "", _MISSING, f"cannot be read ({exc.__class__.__name__}); check it is UTF-8 text"
+        )
+        return
+    for number, line in _requirement_lines(text):
+        problem = requirement_problem(line)
+        if problem is not None:
+            yield SpecIssue(shown, f"line {number}", line, problem)
+
+
+def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, requirement) for each requirement in a requirements.txt, as pip reads it."""
+    lines = text.splitlines()
+    number = 0
+    while number < len(lines):
+        start, line = number + 1, lines[number]
+        while line.endswith("\\") and number + 1 < len(lines):
+            number += 1
+            line = line[:-1] + lines[number]
+        number += 1
+        line = _COMMENT.sub("", line)
+        line = _OPTIONS.sub("", line).strip()
+        if line and not line.startswith("-"):
+            yield start, line
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_OPTIONS = re.compile(r"\s--?[A-Za-z].*$")  # per-requirement options such as --hash=...
 
 
 # Remedies for pydantic's built-in error types; our own validators carry theirs in the message.

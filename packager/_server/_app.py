@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
@@ -49,6 +48,7 @@ from packager._server._http import (
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
 from packager._server._schema import openapi
+from packager._server._settings import max_body_bytes as env_max_body_bytes
 from packager._server._state import ModelState, OnLoaded
 from packager._server._v2 import V2
 from packager._server._v2_meta import server_metadata
@@ -103,7 +103,7 @@ class App:
         slots = runtime.predict_concurrency * (runtime.batching.max_batch_size if pipeline.batches else 1)
         self.capacity = runtime.max_queue + slots
         self.timeout = runtime.request_timeout_s
-        self.max_body = max_body_bytes or int(os.environ.get("PACKAGER_MAX_BODY_BYTES") or DEFAULT_MAX_BODY)
+        self.max_body = max_body_bytes or env_max_body_bytes()  # PackagerError when the variable is bad
         self.autoload = autoload
         self.inflight = 0
         self.stopping = False  # set when the server starts shutting down (see `cut_off`)

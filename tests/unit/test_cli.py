@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import packager
+import packager._server._settings  # imported for real before a test stands in for packager._server
 from packager._cli import cli
 from packager._server._codec import encode_json
 from packager._spec import spec_json_schema
@@ -61,8 +62,8 @@ def test_help_ends_with_an_example(command: str | None) -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     result = pkg("frobnicate")
-    assert result.exit_code == 2
-    assert "No such command 'frobnicate'" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr == "error: No such command 'frobnicate' (see `pkg --help`)\n"
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -180,14 +181,17 @@ def test_predict_invalid_input() -> None:
 )
 def test_predict_usage_errors(args: list[str], message: str) -> None:
     result = pkg("predict", fixture("echo"), *args)
-    assert result.exit_code == 2
-    assert f"Error: {message}" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {message}")
+    assert result.stderr.endswith(" (see `pkg predict --help`)\n")
 
 
 def test_predict_needs_a_path_or_url() -> None:
     result = pkg("predict", "-d", "1")
-    assert result.exit_code == 2
-    assert "Error: give a package PATH, or --url of a running server" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: give a package PATH, or --url of a running server (see `pkg predict --help`)\n"
+    )
 
 
 def test_predict_streams_text_chunks_raw() -> None:
@@ -205,16 +209,19 @@ def test_predict_stream_failing_midway_keeps_the_chunks_and_ends_the_line() -> N
     result = pkg("predict", fixture("tokens"), "-d", '{"words": ["a"], "fail": true}')
     assert result.exit_code == 1
     assert result.stdout == "a \n"
-    assert result.stderr.splitlines()[0] == "error: predict raised RuntimeError: ran out of tokens"
+    assert result.stderr == (
+        "error: predict raised RuntimeError: ran out of tokens "
+        "(run `pkg --traceback ...` to see where the model raised)\n"
+    )
 
 
 def test_predict_model_exception_is_one_error_with_a_hint() -> None:
     result = pkg("predict", fixture("buggy"), "-d", '{"zero": 0}')
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
-        "error: predict raised ZeroDivisionError: division by zero",
-        "(run `pkg --traceback ...` to see where the model raised)",
-    ]
+    assert result.stderr == (
+        "error: predict raised ZeroDivisionError: division by zero "
+        "(run `pkg --traceback ...` to see where the model raised)\n"
+    )
 
 
 def test_traceback_flag_lets_the_error_through() -> None:
@@ -289,8 +296,18 @@ def test_predict_url_with_an_example_reads_it_from_the_package(fake_client: list
 
 def test_predict_url_example_needs_the_package(fake_client: list[Any]) -> None:
     result = pkg("predict", "--url", "http://h:1", "--example", "hi")
-    assert result.exit_code == 2
-    assert "Error: --example needs the package PATH to read its package.yaml" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --example needs the package PATH to read its package.yaml")
+
+
+def test_predict_url_with_a_path_but_no_example_is_an_error(fake_client: list[Any]) -> None:
+    result = pkg("predict", fixture("echo"), "--url", "http://h:1", "-d", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: with --url the server runs the model, so PATH is only read for --example; "
+        "drop PATH, or drop --url to run the package here (see `pkg predict --help`)\n"
+    )
+    assert fake_client == []
 
 
 def test_predict_url_client_error(fake_client: list[Any]) -> None:
@@ -318,7 +335,7 @@ def test_serve_runs_the_server_and_exits_with_its_code(monkeypatch: pytest.Monke
 
 def test_serve_rejects_a_bad_port() -> None:
     result = pkg("serve", fixture("echo"), "--port", "70000")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "70000 is not in the range 0<=x<=65535" in result.stderr
 
 
@@ -355,8 +372,10 @@ def test_schema_of_the_spec() -> None:
 @pytest.mark.parametrize("args", [[], ["--spec", "x"]])
 def test_schema_needs_exactly_one_of_path_or_spec(args: list[str]) -> None:
     result = pkg("schema", *args)
-    assert result.exit_code == 2
-    assert "Error: give a package PATH, or --spec for the schema of package.yaml" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: give a package PATH, or --spec for the schema of package.yaml (see `pkg schema --help`)\n"
+    )
 
 
 def test_schema_error_path() -> None:
@@ -442,7 +461,7 @@ def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_new_rejects_a_bad_name(tmp_path: Path) -> None:
     result = pkg("new", tmp_path / "x", "--name", "Not Valid")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "Invalid value for '--name': 'Not Valid': use 1-64 lower-case letters" in result.stderr
     assert not (tmp_path / "x").exists()
 
@@ -536,3 +555,292 @@ def test_real_serve_and_predict_url(tmp_path: Path) -> None:
         server.terminate()
         assert server.wait(timeout=30) == 0
         log.close()
+
+
+# --- every failure: one line on stderr, exit code 1 ---------------------------------------------
+
+TYPED_MODEL = (
+    "from pydantic import BaseModel\n\n"
+    "class In(BaseModel):\n    text: str\n    times: int = 1\n\n"
+    "class Out(BaseModel):\n    text: str\n\n"
+    "class Model:\n    def predict(self, inputs: In) -> Out:\n        return Out(text=inputs.text)\n"
+)
+
+
+def make_package(root: Path, spec: str, model: str = TYPED_MODEL) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "package.yaml").write_text(spec)
+    (root / "model.py").write_text(model)
+    return root
+
+
+def empty_dir(tmp: Path) -> Path:
+    (tmp / "empty").mkdir()
+    return tmp / "empty"
+
+
+def spec_dir(tmp: Path) -> Path:
+    (tmp / "odd" / "package.yaml").mkdir(parents=True)
+    return tmp / "odd"
+
+
+def a_file(tmp: Path) -> Path:
+    (tmp / "afile").write_text("")
+    return tmp / "afile"
+
+
+def bad_example(tmp: Path) -> Path:
+    spec = "spec_version: 1\nname: t\nexamples:\n  - {name: hi, input: {times: 2}}\n"
+    return make_package(tmp / "t", spec)
+
+
+def bad_yaml(tmp: Path) -> Path:
+    return make_package(tmp / "y", "spec_version: 1\nname: [y\n")
+
+
+ECHO, TYPED, BUGGY = fixture("echo"), fixture("typed"), fixture("buggy")
+CLI_FAILURES = [
+    # (arguments, made from tmp_path; environment; the one stderr line, "{t}" for tmp_path; "..." = prefix)
+    pytest.param(
+        lambda t: ["validate", empty_dir(t)],
+        {},
+        "error: {t}/empty/package.yaml: no package.yaml in this directory; `pkg new` creates one",
+        id="validate-empty-dir",
+    ),
+    pytest.param(
+        lambda t: ["validate", spec_dir(t)],
+        {},
+        "error: {t}/odd/package.yaml: is a directory, not a file; package.yaml must be the package's "
+        "spec file (`pkg new` creates one)",
+        id="package-yaml-is-a-directory",
+    ),
+    pytest.param(
+        lambda t: ["validate", t / "nope"],
+        {},
+        "error: {t}/nope: no such file or directory; pass a package directory holding package.yaml",
+        id="validate-missing",
+    ),
+    pytest.param(
+        lambda t: ["serve", f"{ECHO}/model.py", "--port", "0"],
+        {},
+        f"error: {ECHO}/model.py: is a file, not a package; pass the package directory ({ECHO}) "
+        "or its package.yaml",
+        id="serve-the-model-file",
+    ),
+    pytest.param(
+        lambda t: ["validate", bad_yaml(t)],
+        {},
+        "error: {t}/y/package.yaml: line 3, column 1: not valid YAML: expected ',' or ']', but got "
+        "'<stream end>'; fix the syntax there",
+        id="validate-bad-yaml",
+    ),
+    pytest.param(
+        lambda t: ["validate", bad_example(t)],
+        {},
+        "error: {t}/t/package.yaml: examples[0].input.text: example 'hi' does not match the model's "
+        "input type In: Field required; fix the example or the model's annotation",
+        id="validate-example-input",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO, "-d", "{nope"],
+        {},
+        "error: Invalid value for '-d' / '--data': not valid JSON: ...",
+        id="predict-bad-json",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO, "-f", t / "missing.json"],
+        {},
+        "error: Invalid value for '-f' / '--file': '{t}/missing.json': No such file or directory "
+        "(see `pkg predict --help`)",
+        id="predict-missing-file",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO, "--example", "nope"],
+        {},
+        "error: no example named 'nope' in package.yaml (examples: hi, list)",
+        id="predict-unknown-example",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO],
+        {},
+        "error: give the input with exactly one of -d/--data, -f/--file or --example "
+        "(see `pkg predict --help`)",
+        id="predict-no-input",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO, "--url", "http://127.0.0.1:9", "-d", "1"],
+        {},
+        "error: with --url the server runs the model, so PATH is only read for --example; ...",
+        id="predict-url-and-path",
+    ),
+    pytest.param(
+        lambda t: ["predict", TYPED, "-d", '{"times": 9}'],
+        {},
+        "error: input is invalid: text: Field required; times: Input should be less than or equal to 5",
+        id="predict-invalid-input",
+    ),
+    pytest.param(
+        lambda t: ["predict", BUGGY, "-d", '{"zero": 0}'],
+        {},
+        "error: predict raised ZeroDivisionError: division by zero "
+        "(run `pkg --traceback ...` to see where the model raised)",
+        id="predict-model-raises",
+    ),
+    pytest.param(
+        lambda t: ["predict", ECHO, "--bogus"],
+        {},
+        "error: No such option '--bogus' (see `pkg predict --help`)",
+        id="unknown-option",
+    ),
+    pytest.param(
+        lambda t: ["new", a_file(t)],
+        {},
+        "error: Invalid value for 'PATH': Directory '{t}/afile' is a file (see `pkg new --help`)",
+        id="new-onto-a-file",
+    ),
+    pytest.param(
+        lambda t: ["new", a_file(t) / "sub"],
+        {},
+        "error: cannot create {t}/afile/sub: a file is in the way; pick a directory you can write to",
+        id="new-under-a-file",
+    ),
+    pytest.param(
+        lambda t: ["new", t / "x", "--name", "Bad Name"],
+        {},
+        "error: Invalid value for '--name': 'Bad Name': use 1-64 lower-case letters, ...",
+        id="new-bad-name",
+    ),
+    pytest.param(
+        lambda t: ["serve", ECHO, "--port", "0"],
+        {"PACKAGER_MAX_BODY_BYTES": "lots"},
+        "error: PACKAGER_MAX_BODY_BYTES='lots' is not a positive whole number of bytes; set it like "
+        "PACKAGER_MAX_BODY_BYTES=67108864 (64 MiB, the default) or unset it",
+        id="serve-max-body-lots",
+    ),
+    pytest.param(
+        lambda t: ["serve", ECHO, "--port", "0"],
+        {"PACKAGER_MAX_BODY_BYTES": "-5"},
+        "error: PACKAGER_MAX_BODY_BYTES='-5' is not a positive whole number of bytes; ...",
+        id="serve-max-body-negative",
+    ),
+    pytest.param(
+        lambda t: ["serve", ECHO, "--port", "70000"],
+        {},
+        "error: Invalid value for '--port': 70000 is not in the range 0<=x<=65535 (see `pkg serve --help`)",
+        id="serve-bad-port",
+    ),
+    pytest.param(
+        lambda t: ["schema"],
+        {},
+        "error: give a package PATH, or --spec for the schema of package.yaml (see `pkg schema --help`)",
+        id="schema-no-path",
+    ),
+    pytest.param(
+        lambda t: ["test", fixture("checked"), "-e", "nope"],
+        {},
+        "error: no example named 'nope' in package.yaml (examples: exact, close, no-output, wrong, raises)",
+        id="test-unknown-example",
+    ),
+    pytest.param(
+        lambda t: ["test", BUGGY],
+        {},
+        "error: package.yaml has no examples to test; add some under 'examples:'",
+        id="test-no-examples",
+    ),
+    pytest.param(
+        lambda t: ["frobnicate"],
+        {},
+        "error: No such command 'frobnicate' (see `pkg --help`)",
+        id="unknown-command",
+    ),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("make_args", "env", "expected"), CLI_FAILURES)
+def test_every_failure_is_one_line_on_stderr_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_args: Any, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = pkg(*make_args(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.endswith("\n")
+    assert "Traceback" not in result.stderr
+    line = result.stderr[:-1]
+    want = expected.replace("{t}", str(tmp_path))
+    if want.endswith("..."):
+        assert line.startswith(want[:-3]), line
+    else:
+        assert line == want
+
+
+def test_new_into_an_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # root may write anywhere, so chmod cannot show this
+    result = pkg("new", tmp_path / "locked")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot create {tmp_path / 'locked'}: permission denied; pick a directory you can write to\n"
+    )
+
+
+def test_a_model_message_on_several_lines_is_folded_into_one(tmp_path: Path) -> None:
+    model = "class Model:\n    def predict(self, inputs):\n        raise ValueError('first\\n  second')\n"
+    root = make_package(tmp_path / "m", "spec_version: 1\nname: m\n", model)
+    result = pkg("predict", root, "-d", "1")
+    assert result.stderr == (
+        "error: predict raised ValueError: first second "
+        "(run `pkg --traceback ...` to see where the model raised)\n"
+    )
+
+
+# --- validate: examples against the model's types -------------------------------------------
+
+
+def test_validate_checks_example_inputs_and_outputs_against_the_types(tmp_path: Path) -> None:
+    spec = (
+        "spec_version: 1\nname: t\nexamples:\n"
+        "  - {name: good, input: {text: a}, output: {text: a}}\n"
+        "  - {name: in, input: {text: 5, times: many}}\n"
+        "  - {name: out, input: {text: a}, output: {txt: a}}\n"
+    )
+    root = make_package(tmp_path / "t", spec)
+    result = pkg("validate", root)
+    file = root / "package.yaml"
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {file}: 3 problems",
+        f"  - {file}: examples[1].input.text: example 'in' does not match the model's input type In: "
+        "Input should be a valid string; fix the example or the model's annotation (got 5)",
+        f"  - {file}: examples[1].input.times: example 'in' does not match the model's input type In: "
+        "Input should be a valid integer, unable to parse string as an integer; fix the example or the "
+        "model's annotation (got 'many')",
+        f"  - {file}: examples[2].output.text: example 'out': the output does not match the model's "
+        "output type Out: Field required; fix the example or the model's annotation",
+    ]
+
+
+def test_validate_checks_each_expected_chunk_of_a_stream(tmp_path: Path) -> None:
+    model = (
+        "from typing import Iterator\n\n"
+        "class Model:\n    def predict(self, inputs) -> Iterator[int]:\n        yield from inputs\n"
+    )
+    spec = "spec_version: 1\nname: s\nexamples:\n  - {name: n, input: [1], output: [1, x]}\n"
+    root = make_package(tmp_path / "s", spec, model)
+    result = pkg("validate", root)
+    assert result.stderr == (
+        f"error: {root / 'package.yaml'}: examples[0].output[1]: example 'n': the output does not match "
+        "the model's chunk type int: Input should be a valid integer, unable to parse string as an "
+        "integer; fix the example or the model's annotation (got 'x')\n"
+    )
+
+
+def test_validate_passes_examples_that_match_and_ignores_unannotated_models() -> None:
+    assert pkg("validate", fixture("typed")).exit_code == 0
+    assert pkg("validate", fixture("checked")).exit_code == 0

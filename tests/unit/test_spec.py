@@ -245,6 +245,90 @@ BAD_SPECS = [
 ]
 
 
+YAML_SOURCE_PROBLEMS = [
+    pytest.param(
+        "spec_version: 1\nname: x\nruntime:\n  max_queue: 4\n  max_queue: 5\nname: y\n",
+        [
+            "runtime.max_queue: given twice, on lines 4 and 5; YAML keeps only the last one, so remove one",
+            "name: given twice, on lines 2 and 6; YAML keeps only the last one, so remove one",
+        ],
+        id="duplicate-keys",
+    ),
+    pytest.param(
+        "spec_version: 1\nname: x\nexamples: [{name: a, input: {t: 1, t: 2}}]\n",
+        ["examples[0].input.t: given twice, on line 3; YAML keeps only the last one, so remove one"],
+        id="duplicate-in-flow",
+    ),
+    pytest.param(
+        "spec_version: 1\nname: x\nenvironment:\n  MODE: 0755\n  DEBUG: yes\n  VERSION: 1.10\n"
+        "  FAST: on\n  BIG: 1.0e+3\n  OK: 1\n  TRUE_: true\n  QUOTED: '0755'\n  NOTHING: null\n",
+        [
+            "environment.MODE: YAML reads 0755 as the number 493, so MODE would be '493'; "
+            'quote the value so YAML keeps it text, e.g. MODE: "0755"',
+            "environment.DEBUG: YAML reads yes as the boolean true, so DEBUG would be 'true'; "
+            'quote the value so YAML keeps it text, e.g. DEBUG: "yes"',
+            "environment.VERSION: YAML reads 1.10 as the number 1.1, so VERSION would be '1.1'; "
+            'quote the value so YAML keeps it text, e.g. VERSION: "1.10"',
+            "environment.FAST: YAML reads on as the boolean true, so FAST would be 'true'; "
+            'quote the value so YAML keeps it text, e.g. FAST: "on"',
+            "environment.BIG: YAML reads 1.0e+3 as the number 1000.0, so BIG would be '1000.0'; "
+            'quote the value so YAML keeps it text, e.g. BIG: "1.0e+3"',
+            "environment.NOTHING: expected text; quote the value",
+        ],
+        id="environment-values-yaml-changes",
+    ),
+    pytest.param(
+        "spec_version: 1\nname: x\nrequirements:\n  - numpy>=1.26\n  - torch=2.1\n  - 'a b'\n"
+        "  - --extra-index-url https://x\n  - foo @ https://h/foo.whl\n  - git+https://h/r.git\n",
+        [
+            "requirements[1]: not a valid requirement: Expected semicolon (after name with no version "
+            "specifier) or end; use '==' for an exact version, e.g. 'torch==2.1' (got 'torch=2.1')",
+            "requirements[2]: not a valid requirement: Expected semicolon (after name with no version "
+            "specifier) or end; write it like 'numpy>=1.26' or 'name @ https://...' (got 'a b')",
+            "requirements[3]: a pip option, not a requirement; put index URLs under build.extra_index_urls "
+            "and find-links under build.find_links (got '--extra-index-url https://x')",
+        ],
+        id="requirements-pep508",
+    ),
+]
+
+
+@pytest.mark.parametrize(("yaml_text", "expected"), YAML_SOURCE_PROBLEMS)
+def test_problems_only_the_yaml_source_shows(tmp_path: Path, yaml_text: str, expected: list[str]) -> None:
+    assert problems(tmp_path, yaml_text) == expected
+
+
+def test_unchanged_environment_scalars_are_accepted(tmp_path: Path) -> None:
+    text = "spec_version: 1\nname: x\nenvironment: {A: 1, B: true, C: 2.5, D: '0755', E: 1e3, F: plain}\n"
+    spec = read_package(write_package(tmp_path, text)).spec
+    assert spec.environment == {"A": "1", "B": "true", "C": "2.5", "D": "0755", "E": "1e3", "F": "plain"}
+
+
+def test_requirements_file_lines_are_pep508(tmp_path: Path) -> None:
+    reqs = (
+        "# pinned\n\nnumpy==1.26  # inline comment\n-r other.txt\n--extra-index-url https://x/simple\n"
+        "-e ./local\ntorch>=2 ; python_version >= '3.9' --hash=sha256:abc\nrequests[socks]>=2\n"
+        "transformers=4.40\n./wheels/thing.whl\nscipy \\\n  >=1.10\nbad name\n"
+    )
+    text = "spec_version: 1\nname: x\nrequirements_file: requirements.txt\n"
+    found = problems(tmp_path, text, {"requirements.txt": reqs})
+    prefix = f"{tmp_path / 'requirements.txt'}: "
+    assert [f.removeprefix(prefix) for f in found] == [
+        "line 9: not a valid requirement: Expected semicolon (after name with no version specifier) or end; "
+        "use '==' for an exact version, e.g. 'transformers==4.40' (got 'transformers=4.40')",
+        "line 13: not a valid requirement: Expected semicolon (after name with no version specifier) or end; "
+        "write it like 'numpy>=1.26' or 'name @ https://...' (got 'bad name')",
+    ]
+
+
+def test_yaml_problems_come_with_the_other_spec_problems(tmp_path: Path) -> None:
+    text = "spec_version: 1\nname: X\nname: Y\nenvironment: {M: 0755}\nrequirements: ['a=1']\n"
+    write_package(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        read_package(tmp_path)
+    assert [i.path for i in info.value.issues] == ["name", "environment.M", "name", "requirements[0]"]
+
+
 @pytest.mark.parametrize(("yaml_text", "expected"), BAD_SPECS)
 def test_bad_spec_reports_every_problem(tmp_path: Path, yaml_text: str, expected: list[str]) -> None:
     assert problems(tmp_path, yaml_text) == expected
@@ -294,7 +378,37 @@ def test_missing_directory_and_misnamed_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         read_package(tmp_path)
     assert str(info.value.issues[0]).endswith(
-        "no package.yaml in this directory; found config.yaml: rename it to package.yaml; `pkg init` creates one"
+        "no package.yaml in this directory; found config.yaml: rename it to package.yaml; `pkg new` creates one"
+    )
+
+
+def test_an_empty_directory_names_pkg_new(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        read_package(tmp_path)
+    assert (
+        str(info.value.issues[0])
+        == f"{tmp_path / 'package.yaml'}: no package.yaml in this directory; `pkg new` creates one"
+    )
+
+
+def test_a_directory_named_package_yaml_is_not_a_spec(tmp_path: Path) -> None:
+    (tmp_path / "package.yaml").mkdir()
+    for given in (tmp_path, tmp_path / "package.yaml"):
+        with pytest.raises(SpecError) as info:
+            read_package(given)
+        assert str(info.value.issues[0]) == (
+            f"{tmp_path / 'package.yaml'}: is a directory, not a file; package.yaml must be the "
+            "package's spec file (`pkg new` creates one)"
+        )
+
+
+@pytest.mark.parametrize("name", ["model.py", "weights.bin", "README"])
+def test_a_file_that_is_not_yaml_is_not_read_as_a_spec(tmp_path: Path, name: str) -> None:
+    root = write_package(tmp_path / "hello", "spec_version: 1\nname: x\n", {name: "print('hi')\n"})
+    with pytest.raises(SpecError) as info:
+        read_package(root / name)
+    assert str(info.value.issues[0]) == (
+        f"{root / name}: is a file, not a package; pass the package directory ({root}) or its package.yaml"
     )
 
 
