@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement as _Pep508
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from packager._errors import PackagerError
+from packager._requirements import requirement_problem
 from packager._weights import WeightSource, parse_weight_source
 
 ACCELERATORS = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
@@ -30,34 +29,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
-
-
-_URL_OR_PATH = re.compile(r"^(\.{1,2}/|/|[A-Za-z][A-Za-z0-9+.-]*://)")
-_SINGLE_EQUALS = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?)\s*=\s*([0-9][^=<>!~;]*)$")
-
-
-def requirement_problem(line: str) -> str | None:
-    """Why `line` is not a pip requirement (PEP 508, a URL or a path), or None when it is one."""
-    text = line.strip()
-    if text.startswith("-"):
-        return (
-            "a pip option, not a requirement; put index URLs under build.extra_index_urls "
-            "and find-links under build.find_links"
-        )
-    if _URL_OR_PATH.match(text):
-        return None  # pip installs a bare URL or path as is
-    try:
-        _Pep508(text)
-    except InvalidRequirement as exc:
-        why = str(exc).splitlines()[0].rstrip(".")
-        exact = _SINGLE_EQUALS.match(text)
-        hint = (
-            f"use '==' for an exact version, e.g. '{exact[1]}=={exact[3].strip()}'"
-            if exact
-            else "write it like 'numpy>=1.26' or 'name @ https://...'"
-        )
-        return f"not a valid requirement: {why}; {hint}"
-    return None
 
 
 def _requirement(value: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from packager._errors import _MISSING, SpecError, SpecIssue
-from packager._spec import Spec, requirement_problem
+from packager._requirements import requirement_lines, requirement_problem
+from packager._spec import Spec
 from packager._spec_yaml import load_yaml
 
 SPEC_FILE = "package.yaml"
@@ -172,30 +172,10 @@ def _requirements_file_issues(path: Path, shown: str) -> Iterator[SpecIssue]:
             shown, "", _MISSING, f"cannot be read ({exc.__class__.__name__}); check it is UTF-8 text"
         )
         return
-    for number, line in _requirement_lines(text):
+    for number, line in requirement_lines(text):
         problem = requirement_problem(line)
         if problem is not None:
             yield SpecIssue(shown, f"line {number}", line, problem)
-
-
-def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, requirement) for each requirement in a requirements.txt, as pip reads it."""
-    lines = text.splitlines()
-    number = 0
-    while number < len(lines):
-        start, line = number + 1, lines[number]
-        while line.endswith("\\") and number + 1 < len(lines):
-            number += 1
-            line = line[:-1] + lines[number]
-        number += 1
-        line = _COMMENT.sub("", line)
-        line = _OPTIONS.sub("", line).strip()
-        if line and not line.startswith("-"):
-            yield start, line
-
-
-_COMMENT = re.compile(r"(^|\s)#.*$")
-_OPTIONS = re.compile(r"\s--?[A-Za-z].*$")  # per-requirement options such as --hash=...
 
 
 # Remedies for pydantic's built-in error types; our own validators carry theirs in the message.
