@@ -86,12 +86,16 @@ class _Group(click.Group):
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare `pkg` shows the help, as click does
         except click.UsageError as exc:  # the group's own options (`pkg --bogus`)
             raise UsageFailure(exc) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
         except click.UsageError as exc:
             raise UsageFailure(exc) from exc
         except PackagerError as exc:

@@ -60,6 +60,12 @@ def test_help_ends_with_an_example(command: str | None) -> None:
     assert any(line.strip() in ("Example:", "Examples:") for line in lines)
 
 
+def test_bare_pkg_shows_the_help() -> None:
+    result = pkg()
+    assert "Usage: pkg [OPTIONS] COMMAND [ARGS]..." in result.output
+    assert "error:" not in result.output
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     result = pkg("frobnicate")
     assert result.exit_code == 1
