@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from packager._errors import PackagerError
 from packager._requirements import requirement_problem
+from packager._spec_base import _fail, _Strict
+from packager._spec_runtime import Runtime
 from packager._weights import WeightSource, parse_weight_source
 
 ACCELERATORS = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
@@ -25,10 +26,6 @@ _CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _fail(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
 
 
 def _requirement(value: str) -> str:
@@ -45,10 +42,6 @@ def _weights_items_schema(schema: dict[str, Any]) -> None:
     # Each item may also be written as a bare source string (the shorthand parse_weight_source accepts).
     shorthand = {"type": "string", "description": "Shorthand for {source: ...}."}
     schema["items"] = {"anyOf": [shorthand, schema["items"]]}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Resources(_Strict):
@@ -125,44 +118,6 @@ class ModelRef(_Strict):
         if not value.isidentifier():
             raise _fail("class_name", "expected a Python class name, e.g. 'Model'")
         return value
-
-
-class Batching(_Strict):
-    """Dynamic batching, used when the model defines `predict_batch`."""
-
-    max_batch_size: int = Field(8, ge=1, le=4096, description="Most requests in one batch.")
-    max_wait_ms: float = Field(
-        5.0, ge=0, le=60_000, description="Longest a request waits for a batch to fill."
-    )
-
-
-class Runtime(_Strict):
-    """How the server runs the model."""
-
-    predict_concurrency: int = Field(
-        1, ge=1, le=10_000, description="How many predict calls may run at once."
-    )
-    request_timeout_s: float = Field(
-        300.0, gt=0, le=86_400, description="A request running longer gets HTTP 504."
-    )
-    max_queue: int = Field(256, ge=1, le=1_000_000, description="Requests waiting beyond this get HTTP 429.")
-    shutdown_grace_s: float = Field(
-        30.0, ge=0, le=3_600, description="On SIGTERM, how long in-flight requests may finish."
-    )
-    stuck_exit_s: float = Field(
-        60.0,
-        ge=0,
-        le=86_400,
-        description="Exit (code 3) after every predict slot is stuck this long; 0: never.",
-    )
-    health_timeout_s: float = Field(
-        10.0, gt=0, le=3_600, description="is_healthy() taking longer makes readiness answer 503."
-    )
-    batching: Batching = Field(default_factory=Batching)  # type: ignore[arg-type]
-    api_key_secret: str | None = Field(
-        None,
-        description="A secret declared under `secrets` whose value clients must send as the API key.",
-    )
 
 
 class Example(_Strict):
