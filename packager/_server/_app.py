@@ -21,16 +21,7 @@ from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
 from packager._server import _stream
 from packager._server._auth import ApiKey
-from packager._server._codec import (
-    JSON,
-    MSGPACK,
-    SSE,
-    decode_json,
-    decode_msgpack,
-    encode_json,
-    encode_msgpack,
-    is_msgpack,
-)
+from packager._server._codec import SSE
 from packager._server._deadline import Deadlines
 from packager._server._http import (
     HTTPError,
@@ -50,6 +41,7 @@ from packager._server._metrics import Metrics
 from packager._server._schema import openapi
 from packager._server._settings import max_body_bytes as env_max_body_bytes
 from packager._server._state import ModelState, OnLoaded
+from packager._server._v1 import V1
 from packager._server._v2 import V2
 from packager._server._v2_meta import server_metadata
 
@@ -57,33 +49,6 @@ _log = logging.getLogger("packager.server")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _QUIET = (HTTPError, InputError, OverloadedError, NotReadyError)
-
-
-class V1:
-    """KServe V1 bodies: the input as the whole JSON (or msgpack) document."""
-
-    streams = True
-
-    def decode(self, body: bytes, headers: RequestHeaders) -> Any:
-        headers.check_encoding()
-        content_type = headers.content_type
-        if content_type and content_type != JSON and is_msgpack(content_type):
-            try:
-                return decode_msgpack(body)
-            except ValueError as exc:
-                raise HTTPError(400, f"request body is not valid msgpack: {exc}") from None
-        try:
-            return decode_json(body)
-        except ValueError as exc:
-            raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
-
-    def encode(self, output: Any, headers: RequestHeaders) -> tuple[bytes, bytes]:
-        accept, content_type = headers.accept, headers.content_type
-        if (accept and is_msgpack(accept)) or (
-            content_type and is_msgpack(content_type) and b"json" not in accept
-        ):
-            return encode_msgpack(output), MSGPACK
-        return encode_json(output), JSON
 
 
 class App:
