@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from packager._errors import SlotUnavailable
-from packager._flow import Flow, Pending, Slots
+from packager._flow import Flow, Pending
 from packager._flow import wrap_error as _wrap
 from packager._loop import BackgroundLoop
 from packager._pipeline import Call, Plan, is_stream
+from packager._slots import Slots
 from packager._threads import Job, ThreadPool
 
 Observer = Callable[[str, float], None]
