@@ -56,28 +56,40 @@ async def collect(stream: ChunkStream, receive: Receive) -> Any:
     task = asyncio.current_task()
     assert task is not None
     chunks: list[Any] = []
-    state = {"open": True, "gone": False}
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
-
-    def gone(_: Any) -> None:
-        if state["open"] and not watcher.cancelled():
-            state["gone"] = True
-            task.cancel()
-
-    watcher.add_done_callback(gone)
+    watch = DisconnectWatch(task, receive)
     try:
         async for chunk in stream:
             chunks.append(chunk)
     except asyncio.CancelledError:
-        if not state["gone"]:
+        if not watch.gone:
             raise
         uncancel(task)
         raise HTTPError(CLIENT_GONE, "client disconnected") from None
     finally:
-        state["open"] = False
-        watcher.cancel()
+        watch.close()
         await stream.aclose()
     return join_chunks(chunks)
+
+
+class DisconnectWatch:
+    """Cancels `task` when the client disconnects (`gone` then turns true), until closed."""
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
+        self.task = task
+        self.open = True
+        self.gone = False
+        self._watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        self._watcher.add_done_callback(self._done)
+
+    def _done(self, watcher: asyncio.Future[None]) -> None:
+        if self.open and not watcher.cancelled():
+            self.gone = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        """Stop watching (idempotent)."""
+        self.open = False
+        self._watcher.cancel()
 
 
 def uncancel(task: Optional[asyncio.Task[Any]]) -> None:
@@ -96,15 +108,7 @@ async def send_events(
     the request off at shutdown (the error to send as the last event), or None.
     """
     task, request_id = guard.task, REQUEST_ID.get() or ""
-    state = {"open": True, "gone": False}
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
-
-    def gone(_: Any) -> None:
-        if state["open"] and not watcher.cancelled():
-            state["gone"] = True
-            task.cancel()
-
-    watcher.add_done_callback(gone)
+    watch = DisconnectWatch(task, receive)
     headers = [
         (b"content-type", SSE),
         (b"cache-control", b"no-cache"),
@@ -115,20 +119,19 @@ async def send_events(
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             status, tail = await _pump(stream, send, on_error)
         except asyncio.CancelledError:
-            ours = state["gone"] or guard.fired
+            ours = watch.gone or guard.fired
             error = None if ours else cut_off()
             if not ours and error is None:
                 raise
             guard.absorb()
-            if state["gone"]:
+            if watch.gone:
                 return CLIENT_GONE
             status, tail = _error_event(error or guard.owner.error(), on_error)
-        state["open"] = False
+        watch.close()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         return status
     finally:
-        state["open"] = False
-        watcher.cancel()
+        watch.close()
         await stream.aclose()
 
 
