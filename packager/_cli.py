@@ -16,6 +16,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from packager._cli_build import build
 from packager._cli_examples import test_examples
 from packager._cli_predict import predict
 from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
@@ -116,6 +117,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     ctx.obj = {"traceback": traceback}
 
 
+cli.add_command(build)
 cli.add_command(predict)
 cli.add_command(test_examples)
 

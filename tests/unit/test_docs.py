@@ -50,6 +50,7 @@ PAGES = [
             "spec.md",
             "http.md",
             "serving.md",
+            "building.md",
         )
     ),
 ]

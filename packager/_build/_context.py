@@ -1,0 +1,184 @@
+"""The flat, typed context a Dockerfile is rendered from, computed from a package alone.
+
+`build_context(package)` is pure: it reads the spec (and its requirements file) and the CUDA
+table, never the network, the environment or a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from packager._build import _cuda
+from packager._errors import PackagerError
+from packager._requirements import requirement_lines
+from packager._spec import Spec
+from packager._spec_load import Package
+from packager._version import __version__
+
+PORT = 8080
+USER = "app"
+UID = 1000
+WHEELHOUSE_MOUNT = "/tmp/packager/wheelhouse"  # noqa: S108 (a build-time bind mount, not a temp file)
+# What the in-image server needs: pyproject's dependencies without the build side (jinja2; click
+# still comes with uvicorn) and uvicorn without the [standard] extras serving does not use
+# (websockets, watchfiles, python-dotenv).
+RUNTIME_REQUIREMENTS = (
+    "pydantic>=2.6,<3",
+    "pyyaml>=6",
+    "uvicorn>=0.29",
+    "httptools>=0.5",
+    "uvloop>=0.17; sys_platform != 'win32'",
+    "orjson>=3.9",
+    "packaging>=23",
+    "msgpack>=1.0",
+    "prometheus-client>=0.20",
+    "httpx>=0.27",
+    'eval-type-backport>=0.2; python_version < "3.10"',
+)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Everything templates/Dockerfile.jinja uses, already decided."""
+
+    name: str
+    spec_sha256: str
+    packager_version: str
+    base_image: str
+    base_kind: str  # "python-slim", "cuda-runtime" or "custom"
+    python_version: str
+    python: str  # the command that runs the spec's Python on the base image
+    install_python: bool  # the base lacks the spec's Python: apt installs it (deadsnakes)
+    apt_packages: tuple[str, ...]
+    requirements: tuple[str, ...]  # the runtime's, then the spec's
+    torch_index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+    wheelhouse: Path | None  # copied into the context; pip's only source when set
+    environment: tuple[tuple[str, str], ...]
+    port: int
+    user: str
+    uid: int
+    labels: tuple[tuple[str, str], ...]
+    commands: tuple[str, ...]
+    cuda_flavour: str | None
+    cuda_driver: str | None  # least host driver the image needs (Linux)
+    compute_capability: str | None
+
+    @property
+    def pip_options(self) -> tuple[str, ...]:
+        """pip's index options: the wheelhouse alone offline, else the extra indexes and links."""
+        if self.wheelhouse is not None:
+            return ("--no-index", "--find-links", WHEELHOUSE_MOUNT)
+        options: list[str] = []
+        for url in (*((self.torch_index_url,) if self.torch_index_url else ()), *self.extra_index_urls):
+            options += ["--extra-index-url", url]
+        for link in self.find_links:
+            options += ["--find-links", link]
+        return tuple(options)
+
+
+def build_context(package: Package) -> BuildContext:
+    """The build context of `package`; PackagerError for a combination packager cannot build."""
+    spec = package.spec
+    lines = _requirement_lines(package)
+    torch = _torch_requirement(lines)
+    gpu = spec.resources.gpu_type
+    cap = _cuda.capability(gpu) if gpu else None
+    chosen = _flavour(spec, torch, cap) if torch is not None and cap is not None else None
+    base_image, base_kind, python, install = _base(spec)
+    digest = hashlib.sha256(package.spec_file.read_bytes()).hexdigest()
+    return BuildContext(
+        name=spec.name,
+        spec_sha256=digest,
+        packager_version=__version__,
+        base_image=base_image,
+        base_kind=base_kind,
+        python_version=spec.python_version,
+        python=python,
+        install_python=install,
+        apt_packages=tuple(spec.system_packages),
+        requirements=(*RUNTIME_REQUIREMENTS, *lines),
+        torch_index_url=_torch_index(torch, chosen),
+        extra_index_urls=tuple(spec.build.extra_index_urls),
+        find_links=tuple(spec.build.find_links),
+        wheelhouse=_wheelhouse(package),
+        environment=tuple(sorted(spec.environment.items())),
+        port=PORT,
+        user=USER,
+        uid=UID,
+        labels=(
+            ("dev.packager.spec.name", spec.name),
+            ("dev.packager.spec.sha256", digest),
+            ("dev.packager.version", __version__),
+        ),
+        commands=tuple(spec.build.commands),
+        cuda_flavour=chosen.name if chosen else None,
+        cuda_driver=_driver(spec, chosen),
+        compute_capability=cap,
+    )
+
+
+def _requirement_lines(package: Package) -> list[str]:
+    spec = package.spec
+    if spec.requirements_file is None:
+        return list(spec.requirements)
+    text = (package.root / spec.requirements_file).read_text(encoding="utf-8")
+    return [line for _, line in requirement_lines(text)]
+
+
+def _torch_requirement(lines: list[str]) -> Requirement | None:
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # a bare URL or path: pip installs it as is
+        if canonicalize_name(requirement.name) == "torch":
+            return requirement
+    return None
+
+
+def _flavour(spec: Spec, torch: Requirement, cap: str) -> _cuda.Flavour:
+    system = spec.build.cuda_version
+    prefer = "cu" + system.replace(".", "") if system else None
+    return _cuda.choose_flavour(_cuda.torch_minor(torch), cap, prefer=prefer)
+
+
+def _torch_index(torch: Requirement | None, chosen: _cuda.Flavour | None) -> str | None:
+    if torch is None:
+        return None  # nothing to take from PyTorch's index
+    return chosen.index_url if chosen else _cuda.TORCH_CPU_INDEX
+
+
+def _base(spec: Spec) -> tuple[str, str, str, bool]:
+    """(image, kind, python command, whether python must be installed) for the spec."""
+    if spec.build.base_image:
+        return spec.build.base_image, "custom", "python3", False
+    if spec.build.cuda_version:
+        tag = _cuda.cuda_row(spec.build.cuda_version)["image_tag"]
+        return f"nvidia/cuda:{tag}-runtime-ubuntu22.04", "cuda-runtime", f"python{spec.python_version}", True
+    return f"python:{spec.python_version}-slim-bookworm", "python-slim", "python", False
+
+
+def _driver(spec: Spec, chosen: _cuda.Flavour | None) -> str | None:
+    drivers = [chosen.driver] if chosen else []
+    if spec.build.cuda_version:
+        drivers.append(_cuda.cuda_row(spec.build.cuda_version)["driver"])
+    return max(drivers, key=lambda d: tuple(int(p) for p in d.split("."))) if drivers else None
+
+
+def _wheelhouse(package: Package) -> Path | None:
+    where = package.spec.build.wheelhouse
+    if where is None:
+        return None
+    path = (package.root / where).resolve()
+    if not path.is_dir():
+        raise PackagerError(
+            f"build.wheelhouse {where!r} is not a directory in {package.root}; create it or fix the path"
+        )
+    return path
