@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from packager._cli_build import build
 from packager._cli_examples import test_examples
 from packager._cli_predict import predict
+from packager._cli_weights import weights
 from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
 from packager._examples import example_issues
 from packager._pipeline import Pipeline
@@ -120,6 +121,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 cli.add_command(build)
 cli.add_command(predict)
 cli.add_command(test_examples)
+cli.add_command(weights)
 
 
 @cli.command(epilog=example("pkg validate ./my-model"))

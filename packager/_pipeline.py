@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from packager._contract import Contract, inspect_model
 from packager._device import resolve_device
 from packager._errors import ContractError, InputError, NotReadyError, PredictError
+from packager._fetch import fetch_weights, remote_sources, warn_unbaked
 from packager._imports import import_model
 from packager._outputs import wrap_stages
 from packager._secrets import resolve_secrets
@@ -75,9 +76,7 @@ class Pipeline:
         self.package = package
         self.spec = package.spec
         self.device = resolve_device(device)
-        self.weights_dir = Path(
-            weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package)
-        )
+        self.weights_dir = weights_dir_for(package, weights_dir)
         self._secret_overrides = dict(secrets or {})
         where = f"{self.spec.model.file}:{self.spec.model.class_name}"
         cls, self.namespace = import_model(package.root, self.spec.model.file, self.spec.model.class_name)
@@ -129,15 +128,20 @@ class Pipeline:
         }
 
     def load_plan(self) -> Plan:
-        """Apply the spec's environment, resolve secrets, build the model, then run load()."""
+        """Apply the spec's environment, resolve secrets, fetch remote weights, build the model, run load()."""
         started = time.perf_counter()
         apply_environment(self.spec.environment)
+        secrets = resolve_secrets(self.spec.secrets, self._secret_overrides)
+        warn_unbaked(self.spec, self.weights_dir, str(self.package.root))
+        if remote_sources(self.spec, ("start",)):  # 'fetch: start' weights land before __init__ (_fetch)
+            fetch = functools.partial(fetch_weights, self.spec, self.weights_dir, secrets, when=("start",))
+            yield Call("fetch", fetch, (), False)
         available = {
             "config": self.spec.model_dump(mode="json", by_alias=True),
             "spec": self.spec,
             "data_dir": self.package.root / "data",
             "device": self.device,
-            "secrets": resolve_secrets(self.spec.secrets, self._secret_overrides),
+            "secrets": secrets,
             "weights": self.weights_paths(),
             "weights_dir": self.weights_dir,
         }
@@ -232,6 +236,11 @@ def _summarise(errors: list[dict[str, Any]]) -> str:
     parts = [f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors[:3]]
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
     return "; ".join(parts) + more
+
+
+def weights_dir_for(package: Package, weights_dir: str | Path | None = None) -> Path:
+    """Where remote weights go: `weights_dir`, else $PACKAGER_WEIGHTS_DIR, else ~/.cache/packager/weights/NAME."""
+    return Path(weights_dir or os.environ.get("PACKAGER_WEIGHTS_DIR") or _default_weights_dir(package))
 
 
 def _default_weights_dir(package: Package) -> Path:

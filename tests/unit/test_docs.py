@@ -51,6 +51,7 @@ PAGES = [
             "http.md",
             "serving.md",
             "building.md",
+            "weights.md",
         )
     ),
 ]
