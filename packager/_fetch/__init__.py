@@ -8,7 +8,7 @@ with ``fetch: build`` are baked into the image by the build and never fetched at
 start: one missing then is a warning in the log (`warn_unbaked`) and the model
 sees an empty path. Local sources are used where they are, in the package.
 
-Each folder is fetched under its lock and marked complete (see _cache.py), so a
+Each folder is fetched under its lock and marked complete (see _store.py), so a
 second start, or a concurrent one, downloads nothing.
 """
 
@@ -20,9 +20,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from packager._errors import ModelLoadError, PackagerError
-from packager._fetch._cache import is_complete, locked, write_marker
 from packager._fetch._https import download, hash_file, shown
 from packager._fetch._sdk import HF_TOKEN_SECRETS, fetch_bucket, fetch_hf
+from packager._fetch._store import is_complete, locked, write_marker
 from packager._spec import Spec
 from packager._weights import WeightSource
 
