@@ -40,6 +40,7 @@ from packager._errors import (
     SpecIssue,
 )
 from packager._handle import ModelHandle, load
+from packager._image import build
 from packager._secrets import Secrets
 from packager._spec import Spec
 from packager._spec_load import Package, read_package
@@ -66,6 +67,7 @@ __all__ = [
     "SpecIssue",
     "RemoteModel",
     "__version__",
+    "build",
     "connect",
     "load",
     "read_package",

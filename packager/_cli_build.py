@@ -1,4 +1,4 @@
-"""`pkg build`: the build context of a package (building it on a Docker engine comes later)."""
+"""`pkg build`: a package into an image on the local Docker engine, or only its build context."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from packager._build import write_context
-from packager._errors import PackagerError
+from packager._build._engine import build_image
 from packager._spec_load import read_package
 
 _EPILOG = """\b
-Example:
+Examples:
+  $ pkg build ./my-model --tag my-model:dev
   $ pkg build ./my-model --context-only ./my-model-context"""
 
 
@@ -25,19 +26,21 @@ Example:
     type=click.Path(path_type=Path),
     help="Write the build context (Dockerfile and a copy of the package) to DIR; build nothing.",
 )
-def build(path: str, context_dir: Path | None) -> None:
+@click.option("--tag", "-t", metavar="IMAGE", help="The image reference to build [default: NAME:latest].")
+@click.option("--no-cache", is_flag=True, help="Build every layer again, reusing none.")
+def build(path: str, context_dir: Path | None, tag: str | None, no_cache: bool) -> None:
     """Build the package at PATH into a container image that serves it.
 
-    For now only --context-only is available: it writes a Dockerfile and
-    everything it copies into DIR, to build with `docker buildx build DIR`,
-    kaniko or podman. DIR must not exist or be empty.
+    The image is built on the local Docker engine (BuildKit where the docker
+    client runs it, else the classic builder), with progress on stderr; the
+    image reference is printed at the end. With --context-only DIR, only the
+    build context is written, to build with `docker buildx build DIR`, kaniko
+    or podman; DIR must not exist or be empty.
     """
     package = read_package(path)
     if context_dir is None:
-        raise PackagerError(
-            "building with a Docker engine is not available yet; "
-            "use `pkg build PATH --context-only DIR` and build DIR with your own tooling"
-        )
+        click.echo(build_image(package, tag or f"{package.spec.name}:latest", no_cache=no_cache))
+        return
     context = write_context(package, context_dir)
     click.echo(f"wrote build context to {context_dir} (base {context.base_image})")
     if context.cuda_flavour:

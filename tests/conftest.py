@@ -1,8 +1,8 @@
 """Shared test set-up: markers by directory, and no network for model loading.
 
-Tests under tests/server/ get the `server` marker and tests under tests/models/
-the `model` marker, so a subset can be chosen with `-m`; nothing is skipped
-by default: CI runs them all.
+Tests under tests/server/ get the `server` marker, tests under tests/models/
+the `model` marker and tests under tests/docker/ the `docker` marker, so a
+subset can be chosen with `-m`; nothing is skipped by default: CI runs them all.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-MARKERS_BY_DIRECTORY = {"server": pytest.mark.server, "models": pytest.mark.model}
+MARKERS_BY_DIRECTORY = {
+    "server": pytest.mark.server,
+    "models": pytest.mark.model,
+    "docker": pytest.mark.docker,
+}
 
 # Weights come from installed packages only; never reach for the Hugging Face hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

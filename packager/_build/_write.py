@@ -47,8 +47,11 @@ def docker_quoted(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
 
 
-def render_dockerfile(context: BuildContext) -> str:
-    """The Dockerfile of `context` (jinja2, StrictUndefined: a variable not given is an error)."""
+def render_dockerfile(context: BuildContext, *, buildkit: bool = True) -> str:
+    """The Dockerfile of `context` (jinja2, StrictUndefined: a variable not given is an error).
+
+    With `buildkit` false, for the classic builder: no mounts, so the requirements and the
+    wheelhouse are copied in and pip keeps no cache."""
     source = templates_dir() / TEMPLATE
     if not source.is_file():
         raise PackagerError(f"template {TEMPLATE!r} is missing from this installation; reinstall packager")
@@ -60,6 +63,7 @@ def render_dockerfile(context: BuildContext) -> str:
     fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
     return env.from_string(source.read_text(encoding="utf-8")).render(
         **fields,
+        buildkit=buildkit,
         pip_options=context.pip_options,
         wheelhouse_mount=WHEELHOUSE_MOUNT,
         healthcheck=["python", "-c", HEALTHCHECK.format(port=context.port, name=context.name)],
@@ -67,14 +71,15 @@ def render_dockerfile(context: BuildContext) -> str:
     )
 
 
-def write_context(package: Package, out_dir: str | Path) -> BuildContext:
+def write_context(package: Package, out_dir: str | Path, *, buildkit: bool = True) -> BuildContext:
     """Write the build context of `package` to `out_dir`, which must not exist or be empty.
+    `buildkit` false writes a Dockerfile for the classic builder (see `render_dockerfile`).
 
     Everything is written to a temporary directory beside `out_dir` and renamed into place
     at the end, so a failure leaves no half-written context behind.
     """
     context = build_context(package)
-    dockerfile = render_dockerfile(context)
+    dockerfile = render_dockerfile(context, buildkit=buildkit)
     target = Path(out_dir).resolve()
     _check_target(target, package.root)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,19 @@ def test_dockerfile_snapshot(case: str, tmp_path: Path) -> None:
     )
 
 
+def test_classic_dockerfile_snapshot(tmp_path: Path) -> None:
+    """The classic builder's Dockerfile: no BuildKit mounts, the requirements copied in."""
+    package = read_package(make_package(tmp_path, "cpu", **SNAPSHOT_CASES["cpu"]))
+    rendered = render_dockerfile(build_context(package), buildkit=False).replace(__version__, "VERSION")
+    snapshot = SNAPSHOTS / "cpu-classic.Dockerfile"
+    if os.environ.get("PACKAGER_UPDATE_SNAPSHOTS"):
+        snapshot.write_text(rendered, encoding="utf-8")
+    assert snapshot.read_text(encoding="utf-8") == rendered, (
+        f"{snapshot} differs: see this module's docstring"
+    )
+    assert "--mount" not in rendered
+
+
 def test_context_facts(tmp_path: Path) -> None:
     gpu = build_context(read_package(make_package(tmp_path, "g", **SNAPSHOT_CASES["gpu-cu126"])))
     assert (gpu.base_image, gpu.cuda_flavour, gpu.cuda_driver) == (
@@ -289,16 +302,6 @@ def test_pkg_build_context_only(tmp_path: Path) -> None:
         f"next: docker buildx build {out}",
     ]
     assert (out / "Dockerfile").is_file()
-
-
-def test_pkg_build_without_context_only_says_it_is_not_there_yet(tmp_path: Path) -> None:
-    root = make_package(tmp_path, "cli")
-    result = CliRunner().invoke(cli, ["build", str(root)], prog_name="pkg")
-    assert result.exit_code == 1
-    assert result.output.splitlines() == [
-        "error: building with a Docker engine is not available yet; "
-        "use `pkg build PATH --context-only DIR` and build DIR with your own tooling"
-    ]
 
 
 def test_pkg_build_refuses_a_full_dir_in_one_line(tmp_path: Path) -> None:

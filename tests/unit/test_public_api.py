@@ -16,6 +16,7 @@ SOURCE = ROOT / "packager"
 PUBLIC = {
     "__version__",
     "load",
+    "build",
     "ModelHandle",
     "connect",
     "RemoteModel",

@@ -1,0 +1,153 @@
+"""Build a package into an image on the local Docker engine, with the `docker` CLI.
+
+The context is rendered into a temporary directory (`write_context`) and handed to
+``docker build``: BuildKit (``DOCKER_BUILDKIT=1``, plain progress) where the client runs it,
+else the classic builder, with a Dockerfile without BuildKit mounts. Progress streams to
+stderr; a failure raises PackagerError naming the failing step and the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from packager._build._write import write_context
+from packager._errors import PackagerError
+from packager._spec_load import Package
+
+# Debian's docker.io 20.10 client runs BuildKit without the buildx plugin; newer clients need it.
+PREFERRED_CLIENT = "/usr/bin/docker"
+TAIL = 5
+_BUILDKIT_STEP = re.compile(r"^#(\d+) (\[.+)$")
+_BUILDKIT_LINE = re.compile(r"^#(\d+) (\d+\.\d+ )?(.*)$")  # with a time: the step's output
+_NOISE = ("━", " ---> ", "Removing intermediate container")  # progress bars, the classic's bookkeeping
+_CLASSIC_STEP = re.compile(r"^Step (\d+/\d+) : (.+)$")
+
+
+def docker_client() -> str:
+    """The docker CLI to use: $PACKAGER_DOCKER, else /usr/bin/docker, else `docker` on PATH."""
+    chosen = os.environ.get("PACKAGER_DOCKER") or (
+        PREFERRED_CLIENT if os.access(PREFERRED_CLIENT, os.X_OK) else shutil.which("docker")
+    )
+    if not chosen:
+        raise PackagerError(
+            "no docker client found; install Docker (Debian: apt-get install docker.io) "
+            "or use `pkg build PATH --context-only DIR` and build with your own tooling"
+        )
+    return chosen
+
+
+def has_buildkit(docker: str) -> bool:
+    """Whether `docker build` can use BuildKit: the buildx plugin, or a client older than 23
+    (which runs BuildKit itself with DOCKER_BUILDKIT=1). $PACKAGER_BUILDKIT=0 forces classic."""
+    if os.environ.get("PACKAGER_BUILDKIT") == "0":
+        return False
+    if _run([docker, "buildx", "version"]).returncode == 0:
+        return True
+    version = _run([docker, "version", "--format", "{{.Client.Version}}"]).stdout.strip()
+    major = re.match(r"(\d+)\.", version)
+    return major is not None and int(major.group(1)) < 23
+
+
+def build_image(package: Package, tag: str, *, no_cache: bool = False, log: IO[str] | None = None) -> str:
+    """Build `package` into the image `tag` on the local engine and return `tag`."""
+    out = log if log is not None else sys.stderr
+    docker = docker_client()
+    engine = _run([docker, "version", "--format", "{{.Server.Version}}"])
+    if engine.returncode != 0:
+        reason = " ".join(engine.stderr.split()) or "no answer"
+        raise PackagerError(f"cannot reach the Docker engine ({reason}); start dockerd, then try again")
+    buildkit = has_buildkit(docker)
+    if not buildkit:
+        out.write(
+            "packager: BuildKit is not available with this docker client; using the classic builder "
+            "(no pip cache mount, requirements and wheelhouse stay in a layer)\n"
+        )
+    with tempfile.TemporaryDirectory(prefix="packager-build-") as tmp:
+        context_dir = Path(tmp) / "context"
+        write_context(package, context_dir, buildkit=buildkit)
+        command = [docker, "build", "--tag", tag, *(["--no-cache"] if no_cache else [])]
+        # the classic builder keeps a failed step's container unless told otherwise
+        command.append("--progress=plain" if buildkit else "--force-rm")
+        env = {**os.environ, "DOCKER_BUILDKIT": "1" if buildkit else "0"}
+        _stream([*command, str(context_dir)], env, out, tag)
+    return tag
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(command, 1, "", str(exc))
+
+
+def _stream(command: list[str], env: dict[str, str], out: IO[str], tag: str) -> None:
+    steps = _Steps()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            out.write(line)
+            out.flush()
+            steps.feed(line.rstrip("\n"))
+    if process.returncode != 0:
+        raise PackagerError(steps.failure(tag, process.returncode))
+
+
+@dataclass
+class _Steps:
+    """The steps of a build's output and each one's last lines, BuildKit's or the classic's."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, deque[str]] = field(default_factory=dict)
+    failed: str | None = None
+    current: str = ""
+    last: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
+
+    def feed(self, line: str) -> None:
+        if not line.strip():
+            return
+        self.last.append(line)
+        classic = _CLASSIC_STEP.match(line)
+        if classic:
+            self.current = line
+            self.names[line] = f"[{classic.group(1)}] {classic.group(2)}"
+            self.logs[line] = deque(maxlen=TAIL)
+            return
+        step = _BUILDKIT_STEP.match(line)
+        if step and step.group(1) not in self.names:
+            self.names[step.group(1)] = step.group(2)
+            return
+        match = _BUILDKIT_LINE.match(line)
+        if match and not match.group(2):  # a status line: DONE, CACHED, sha256:..., ERROR: ...
+            if match.group(3).startswith("ERROR"):
+                self.failed = match.group(1)
+            return
+        key, text = (match.group(1), match.group(3)) if match else (self.current, line)
+        if not any(noise in text for noise in _NOISE):
+            self.logs.setdefault(key, deque(maxlen=TAIL)).append(text)
+
+    def failure(self, tag: str, code: int) -> str:
+        key = self.failed or self.current
+        name = self.names.get(key)
+        tail: Iterable[str] = self.logs.get(key) or self.last
+        where = f"at step {_short(name)}" if name else f"(docker exit code {code})"
+        lines = "\n".join(line.strip() for line in tail)
+        return f"building {tag} failed {where}; its log ends:\n{lines}"
+
+
+def _short(step: str) -> str:
+    """A step as a person reads it: no stage name, no BuildKit mounts, at most 100 characters."""
+    text = " ".join(word for word in step.split() if not word.startswith("--mount="))
+    text = re.sub(r"^\[stage-\d+ ", "[", text)
+    return text if len(text) <= 100 else text[:97] + "..."
