@@ -98,14 +98,14 @@ def wrap_stages(stages: Stages, contract: Contract) -> Stages:
         item = _check(contract.predict_output_adapter, contract.predict_output_type, own)
         if final is not None:
             fn, is_async = stages["postprocess"]
-            wrapped["postprocess"] = (_checked(fn, is_async, final), is_async)
+            wrapped["postprocess"] = (_then(fn, is_async, final), is_async)
     else:
         item = None if contract.output_chunks else final
     fn, is_async = stages["predict"]
     if final is not None and contract.output_chunks and "postprocess" not in stages:
         wrapped["predict"] = (_streaming(fn, is_async, final), is_async)
     elif item is not None:
-        wrapped["predict"] = (_checked(fn, is_async, item), is_async)
+        wrapped["predict"] = (_then(fn, is_async, item), is_async)
     if item is not None and "predict_batch" in stages:
         fn, is_async = stages["predict_batch"]
         wrapped["predict_batch"] = (_batch_checked(fn, is_async, item), is_async)
@@ -116,15 +116,16 @@ def _check(adapter: TypeAdapter[Any] | None, hint: Any, stage: str) -> OutputChe
     return None if adapter is None else OutputCheck(adapter, hint, stage)
 
 
-def _checked(fn: Callable[..., Any], is_async: bool, check: OutputCheck) -> Callable[[Any], Any]:
+def _then(fn: Callable[..., Any], is_async: bool, after: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` (sync, or async with its result awaited) with `after` applied to what it returns."""
     if is_async:
 
-        async def checked_async(value: Any) -> Any:
+        async def then_async(value: Any) -> Any:
             result = fn(value)
-            return check(await result if inspect.isawaitable(result) else result)
+            return after(await result if inspect.isawaitable(result) else result)
 
-        return checked_async
-    return lambda value: check(fn(value))
+        return then_async
+    return lambda value: after(fn(value))
 
 
 def _batch_checked(fn: Callable[..., Any], is_async: bool, check: OutputCheck) -> Callable[[Any], Any]:
@@ -136,14 +137,7 @@ def _batch_checked(fn: Callable[..., Any], is_async: bool, check: OutputCheck) -
             return [check(output) for output in outputs]
         return outputs
 
-    if is_async:
-
-        async def batch_async(batch: Any) -> Any:
-            result = fn(batch)
-            return each(await result if inspect.isawaitable(result) else result)
-
-        return batch_async
-    return lambda batch: each(fn(batch))
+    return _then(fn, is_async, each)
 
 
 def _streaming(fn: Callable[..., Any], is_async: bool, check: OutputCheck) -> Callable[[Any], Any]:
@@ -159,14 +153,7 @@ def _streaming(fn: Callable[..., Any], is_async: bool, check: OutputCheck) -> Ca
             f"{type(result).__name__}; yield the chunks, or annotate the whole output instead"
         )
 
-    if is_async:
-
-        async def streaming_async(value: Any) -> Any:
-            result = fn(value)
-            return chunks(await result if inspect.iscoroutine(result) else result)
-
-        return streaming_async
-    return lambda value: chunks(fn(value))
+    return _then(fn, is_async, chunks)
 
 
 def _sync_chunks(stream: Iterator[Any], check: OutputCheck) -> Iterator[Any]:

@@ -86,11 +86,6 @@ class ThreadPool:
         self._started = 0
         self._lock = threading.Lock()
 
-    @property
-    def depth(self) -> int:
-        """Work queued and not yet picked up by a thread."""
-        return max(0, self._submitted - self._started)
-
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Job:
         """Queue ``fn(*args)``, run with the caller's context variables."""
         job = Job(asyncio.get_running_loop(), fn, args)

@@ -91,15 +91,21 @@ def openapi(pipeline: Pipeline) -> dict[str, Any]:
 def _infer_operation(name: str) -> dict[str, Any]:
     request = {"application/json": {"schema": {"$ref": _REF.format(model="V2InferRequest")}}}
     answer = {"application/json": {"schema": {"$ref": _REF.format(model="V2InferResponse")}}}
-    responses: dict[str, Any] = {"200": {"description": "The output tensors.", "content": answer}}
-    for status, description in _ERRORS.items():
-        responses[status] = _error(description)
+    responses = _responses("The output tensors.", answer)
     return {
         "summary": f"Run {name} on KServe V2 tensors",
         "operationId": "infer",
         "requestBody": {"required": True, "content": request},
         "responses": responses,
     }
+
+
+def _responses(description: str, content: dict[str, Any]) -> dict[str, Any]:
+    """A predict operation's responses: 200 with `content`, then every error status."""
+    responses: dict[str, Any] = {"200": {"description": description, "content": content}}
+    for status, error in _ERRORS.items():
+        responses[status] = _error(error)
+    return responses
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -129,9 +135,7 @@ def _predict_operation(pipeline: Pipeline, inputs: dict[str, Any], outputs: dict
                 "schema": {"description": "The chunks joined: text concatenated, else a list."}
             },
         }
-    responses: dict[str, Any] = {"200": {"description": "The model's output.", "content": content}}
-    for status, description in _ERRORS.items():
-        responses[status] = _error(description)
+    responses = _responses("The model's output.", content)
     return {
         "summary": f"Run {pipeline.spec.name}",
         "operationId": "predict",
