@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from packager._contract import Contract, inspect_model
 from packager._device import resolve_device
 from packager._errors import ContractError, InputError, NotReadyError, PredictError
-from packager._fetch import fetch_weights, remote_sources, warn_unbaked
+from packager._fetch import build_only_secrets, fetch_weights, remote_sources, warn_unbaked
 from packager._imports import import_model
 from packager._outputs import wrap_stages
 from packager._secrets import resolve_secrets
@@ -131,7 +131,8 @@ class Pipeline:
         """Apply the spec's environment, resolve secrets, fetch remote weights, build the model, run load()."""
         started = time.perf_counter()
         apply_environment(self.spec.environment)
-        secrets = resolve_secrets(self.spec.secrets, self._secret_overrides)
+        optional = build_only_secrets(self.spec)  # the image has those weights already
+        secrets = resolve_secrets(self.spec.secrets, self._secret_overrides, optional)
         warn_unbaked(self.spec, self.weights_dir, str(self.package.root))
         if remote_sources(self.spec, ("start",)):  # 'fetch: start' weights land before __init__ (_fetch)
             fetch = functools.partial(fetch_weights, self.spec, self.weights_dir, secrets, when=("start",))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from packager._errors import SecretError
@@ -34,13 +34,20 @@ def secrets_dir() -> Path:
 class Secrets(Mapping[str, str]):
     """Read-only mapping of declared secret names to values; its repr shows names only."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str], absent: Iterable[str] = ()) -> None:
         self._values = dict(values)
+        self._absent = frozenset(absent)  # optional secrets that were not given
 
     def __getitem__(self, name: str) -> str:
         try:
             return self._values[name]
         except KeyError:
+            if name in self._absent:
+                raise KeyError(
+                    f"secret {name!r} was not given (it is declared for weights fetched at build, so it is "
+                    f"optional when the model starts); set ${env_name(name)} or write the file "
+                    f"{secrets_dir() / name}"
+                ) from None
             declared = ", ".join(sorted(self._values)) or "none"
             raise KeyError(
                 f"secret {name!r} is not declared in package.yaml (declared: {declared}); add it under 'secrets:'"
@@ -58,8 +65,12 @@ class Secrets(Mapping[str, str]):
     __str__ = __repr__
 
 
-def resolve_secrets(names: list[str], overrides: Mapping[str, str] | None = None) -> Secrets:
-    """Resolve every declared name; one SecretError lists all that are missing."""
+def resolve_secrets(
+    names: list[str], overrides: Mapping[str, str] | None = None, optional: Iterable[str] = ()
+) -> Secrets:
+    """Resolve every declared name; one SecretError lists all that are missing, except the
+    `optional` ones (left out of the mapping, with a message saying so when read)."""
+    optional = frozenset(optional)
     overrides = overrides or {}
     directory = secrets_dir()
     values: dict[str, str] = {}
@@ -74,10 +85,12 @@ def resolve_secrets(names: list[str], overrides: Mapping[str, str] | None = None
             missing.append(name)
         else:
             values[name] = value
+    absent = [name for name in missing if name in optional]
+    missing = [name for name in missing if name not in optional]
     if missing:
         places = "; ".join(f"{n!r}: set ${env_name(n)} or write the file {directory / n}" for n in missing)
         raise SecretError(f"missing secret{'s' if len(missing) > 1 else ''}: {places}")
-    return Secrets(values)
+    return Secrets(values, absent)
 
 
 def _read_file(path: Path) -> str | None:

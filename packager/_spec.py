@@ -245,8 +245,15 @@ class Spec(_Strict):
 
     @field_validator("weights")
     @classmethod
-    def _weights_unique(cls, value: list[WeightSource]) -> list[WeightSource]:
+    def _weights_unique(cls, value: list[WeightSource], info: ValidationInfo) -> list[WeightSource]:
         _unique([w.dir for w in value], "weights", "two weight sources land in the same dir")
+        declared = info.data.get("secrets")
+        for w in value:
+            if w.secret is not None and declared is not None and w.secret not in declared:
+                raise _fail(
+                    "weights_secret",
+                    f"weights {w.dir}: secret {w.secret!r} is not declared; add '- {w.secret}' under 'secrets:'",
+                )
         return value
 
     @field_validator("examples")

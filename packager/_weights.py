@@ -58,6 +58,11 @@ class WeightSource(BaseModel):
     fetch: Literal["build", "start"] = Field(
         "build", description="'build' bakes weights into the image; 'start' downloads at startup."
     )
+    secret: str | None = Field(
+        None,
+        description="A declared secret sent as the token: `Authorization: Bearer` for https://, "
+        "the Hugging Face token for hf:// (default: the secret hf_token or hf_access_token).",
+    )
 
     @field_validator("source")
     @classmethod
@@ -105,6 +110,8 @@ class WeightSource(BaseModel):
             raise PydanticCustomError(
                 "weights_fetch", "local weights are copied at build time; remove 'fetch: start'"
             )
+        if self.secret is not None and self.kind not in ("https", "hf"):
+            raise PydanticCustomError("weights_secret", "only https:// and hf:// sources take a secret")
         if not self.dir:
             object.__setattr__(self, "dir", default_dir(self.source))
         return self

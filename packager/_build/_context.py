@@ -7,7 +7,7 @@ table, never the network, the environment or a secret.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from packager._build import _cuda
 from packager._errors import PackagerError
+from packager._fetch import remote_sources, source_secret
 from packager._requirements import requirement_lines
 from packager._spec import Spec
 from packager._spec_load import Package
@@ -24,6 +25,7 @@ PORT = 8080
 USER = "app"
 UID = 1000
 WHEELHOUSE_MOUNT = "/tmp/packager/wheelhouse"  # noqa: S108 (a build-time bind mount, not a temp file)
+WEIGHTS_DIR = "/var/lib/packager/weights"  # $PACKAGER_WEIGHTS_DIR in the image
 # What the in-image server needs: pyproject's dependencies without the build side (jinja2; click
 # still comes with uvicorn) and uvicorn without the [standard] extras serving does not use
 # (websockets, watchfiles, python-dotenv).
@@ -40,6 +42,15 @@ RUNTIME_REQUIREMENTS = (
     "httpx>=0.27",
     'eval-type-backport>=0.2; python_version < "3.10"',
 )
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What a build adds to the package: the command line's options, never a secret's value."""
+
+    wheelhouse: Path | None = None  # overrides build.wheelhouse
+    ca_bundle: Path | None = None  # a CA bundle pip and fetches trust during the build
+    labels: tuple[tuple[str, str], ...] = field(default=())  # more labels (the predict schema)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,11 @@ class BuildContext:
     cuda_flavour: str | None
     cuda_driver: str | None  # least host driver the image needs (Linux)
     compute_capability: str | None
+    weights_dir: str
+    baked: tuple[tuple[str, str | None], ...]  # (dir, secret) of each remote `fetch: build` source
+    local_weights: tuple[str, ...]  # package-relative paths of local sources, in their own layer
+    build_secrets: tuple[str, ...]  # declared secrets mounted while baking (BuildKit only)
+    ca_bundle: Path | None
 
     @property
     def pip_options(self) -> tuple[str, ...]:
@@ -83,8 +99,9 @@ class BuildContext:
         return tuple(options)
 
 
-def build_context(package: Package) -> BuildContext:
+def build_context(package: Package, options: BuildOptions | None = None) -> BuildContext:
     """The build context of `package`; PackagerError for a combination packager cannot build."""
+    options = options or BuildOptions()
     spec = package.spec
     lines = _requirement_lines(package)
     torch = _torch_requirement(lines)
@@ -93,6 +110,8 @@ def build_context(package: Package) -> BuildContext:
     chosen = _flavour(spec, torch, cap) if torch is not None and cap is not None else None
     base_image, base_kind, python, install = _base(spec)
     digest = hashlib.sha256(package.spec_file.read_bytes()).hexdigest()
+    driver = _driver(spec, chosen)
+    baked = tuple((w.dir, source_secret(spec, w)) for w in remote_sources(spec, ("build",)))
     return BuildContext(
         name=spec.name,
         spec_sha256=digest,
@@ -107,21 +126,45 @@ def build_context(package: Package) -> BuildContext:
         torch_index_url=_torch_index(torch, chosen),
         extra_index_urls=tuple(spec.build.extra_index_urls),
         find_links=tuple(spec.build.find_links),
-        wheelhouse=_wheelhouse(package),
+        wheelhouse=options.wheelhouse.resolve() if options.wheelhouse else _wheelhouse(package),
         environment=tuple(sorted(spec.environment.items())),
         port=PORT,
         user=USER,
         uid=UID,
-        labels=(
-            ("dev.packager.spec.name", spec.name),
-            ("dev.packager.spec.sha256", digest),
-            ("dev.packager.version", __version__),
-        ),
+        labels=_labels(spec, digest, driver, options.labels),
         commands=tuple(spec.build.commands),
         cuda_flavour=chosen.name if chosen else None,
-        cuda_driver=_driver(spec, chosen),
+        cuda_driver=driver,
         compute_capability=cap,
+        weights_dir=WEIGHTS_DIR,
+        baked=baked,
+        local_weights=tuple(w.source for w in spec.weights if w.kind == "local"),
+        build_secrets=tuple(sorted({secret for _, secret in baked if secret})),
+        ca_bundle=_ca_bundle(options.ca_bundle),
     )
+
+
+def _ca_bundle(path: Path | None) -> Path | None:
+    if path is not None and not path.is_file():
+        raise PackagerError(
+            f"CA bundle {path} is not a file; give a PEM file (--ca-bundle, $PACKAGER_CA_BUNDLE)"
+        )
+    return path.resolve() if path is not None else None
+
+
+def _labels(
+    spec: Spec, digest: str, driver: str | None, more: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    labels = [
+        ("dev.packager.spec.name", spec.name),
+        ("dev.packager.spec.sha256", digest),
+        ("dev.packager.version", __version__),
+    ]
+    if spec.resources.accelerator:
+        labels.append(("dev.packager.accelerator", spec.resources.accelerator))
+    if driver:
+        labels.append(("dev.packager.cuda.driver", driver))
+    return (*labels, *more)
 
 
 def _requirement_lines(package: Package) -> list[str]:

@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from packager._build._write import write_context
+from packager._build._context import BuildContext, BuildOptions, build_context
+from packager._build._notes import driver_note, schema_labels
+from packager._build._write import CA_COPY, CA_SECRET, write_context
 from packager._errors import PackagerError
+from packager._secrets import resolve_secrets
 from packager._spec_load import Package
 
 # Debian's docker.io 20.10 client runs BuildKit without the buildx plugin; newer clients need it.
@@ -58,29 +61,94 @@ def has_buildkit(docker: str) -> bool:
     return major is not None and int(major.group(1)) < 23
 
 
-def build_image(package: Package, tag: str, *, no_cache: bool = False, log: IO[str] | None = None) -> str:
+@dataclass(frozen=True)
+class Invocation:
+    """How `docker build` runs, besides the package: the CLI's and `packager.build()`'s options."""
+
+    no_cache: bool = False
+    network: str | None = None  # docker build --network (none: offline, host: reach the host)
+    platform: str | None = None  # docker build --platform
+
+
+def build_image(
+    package: Package,
+    tag: str,
+    *,
+    no_cache: bool = False,
+    log: IO[str] | None = None,
+    options: BuildOptions | None = None,
+    invocation: Invocation | None = None,
+) -> str:
     """Build `package` into the image `tag` on the local engine and return `tag`."""
     out = log if log is not None else sys.stderr
+    how = invocation or Invocation()
     docker = docker_client()
     engine = _run([docker, "version", "--format", "{{.Server.Version}}"])
     if engine.returncode != 0:
         reason = " ".join(engine.stderr.split()) or "no answer"
         raise PackagerError(f"cannot reach the Docker engine ({reason}); start dockerd, then try again")
     buildkit = has_buildkit(docker)
-    if not buildkit:
-        out.write(
-            "packager: BuildKit is not available with this docker client; using the classic builder "
-            "(no pip cache mount, requirements and wheelhouse stay in a layer)\n"
-        )
+    labels, note = schema_labels(package)
+    options = BuildOptions(
+        wheelhouse=options.wheelhouse if options else None,
+        ca_bundle=options.ca_bundle if options else None,
+        labels=(*(options.labels if options else ()), *labels),
+    )
+    context = build_context(package, options)
+    _check_builder(context, buildkit)
+    for line in (note, driver_note(context), *_classic_notes(context, buildkit)):
+        if line:
+            out.write(f"packager: {line}\n")
     with tempfile.TemporaryDirectory(prefix="packager-build-") as tmp:
         context_dir = Path(tmp) / "context"
-        write_context(package, context_dir, buildkit=buildkit)
-        command = [docker, "build", "--tag", tag, *(["--no-cache"] if no_cache else [])]
+        write_context(package, context_dir, buildkit=buildkit, options=options)
+        command = [docker, "build", "--tag", tag, *(["--no-cache"] if no_cache or how.no_cache else [])]
+        command += [*(["--network", how.network] if how.network else [])]
+        command += [*(["--platform", how.platform] if how.platform else [])]
+        command += _secret_args(context, Path(tmp) / "secrets") if buildkit else []
         # the classic builder keeps a failed step's container unless told otherwise
         command.append("--progress=plain" if buildkit else "--force-rm")
         env = {**os.environ, "DOCKER_BUILDKIT": "1" if buildkit else "0"}
         _stream([*command, str(context_dir)], env, out, tag)
     return tag
+
+
+def _check_builder(context: BuildContext, buildkit: bool) -> None:
+    if context.build_secrets and not buildkit:
+        names = ", ".join(context.build_secrets)
+        raise PackagerError(
+            f"the fetch: build weights need the secret {names} at build time, which only BuildKit can pass "
+            "without leaving it in the image, and this docker client has no BuildKit; set 'fetch: start' "
+            "on those weights (fetched when the container starts), or use a client with BuildKit (buildx)"
+        )
+
+
+def _classic_notes(context: BuildContext, buildkit: bool) -> list[str]:
+    if buildkit:
+        return []
+    notes = [
+        "BuildKit is not available with this docker client; using the classic builder "
+        "(no pip cache mount, requirements and wheelhouse stay in a layer)"
+    ]
+    if context.ca_bundle is not None:
+        notes.append(f"the classic builder leaves the CA bundle in the image, at {CA_COPY}")
+    return notes
+
+
+def _secret_args(context: BuildContext, folder: Path) -> list[str]:
+    """`--secret` options for the CA bundle and each build secret; values go to files in `folder`
+    (private, removed with the build's temporary directory), never on the command line."""
+    args = [f"--secret=id={CA_SECRET},src={context.ca_bundle}"] if context.ca_bundle else []
+    if not context.build_secrets:
+        return args
+    values = resolve_secrets(list(context.build_secrets))  # as the runtime looks them up
+    folder.mkdir(mode=0o700)
+    for name in context.build_secrets:
+        path = folder / name
+        path.touch(mode=0o600)
+        path.write_text(values[name], encoding="utf-8")
+        args.append(f"--secret=id={name},src={path}")
+    return args
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,8 @@ A build context directory holds::
     .dockerignore       caches and VCS folders never reach the engine
     requirements.txt    the runtime's requirements, then the spec's
     wheelhouse/         the spec's wheelhouse (empty when it has none)
+    weights/            local weight sources, at their path in the package (empty when none)
+    fetch/              with `fetch: build` sources only: what the weights stage runs (_bake.py)
     runtime/packager/   the packager modules serving needs, from this installation
     package/            a copy of the package (no __pycache__, .git, ...)
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 import jinja2
 
 import packager
-from packager._build._context import WHEELHOUSE_MOUNT, BuildContext, build_context
+from packager._build import _bake
+from packager._build._context import WHEELHOUSE_MOUNT, BuildContext, BuildOptions, build_context
 from packager._errors import PackagerError
 from packager._resources import templates_dir
 from packager._spec_load import Package
@@ -34,6 +37,9 @@ IGNORED = ("__pycache__", "*.pyc", ".git", ".hg", ".svn", ".mypy_cache", ".pytes
 # (packager/_server/__main__.py is the image's entrypoint).
 NOT_RUNTIME = ("_cli.py", "_cli_*.py", "_resources.py", "__main__.py", "_build", "templates", "library")
 ENTRYPOINT = 'exec python -m packager._server /app/package --host 0.0.0.0 --port "${PORT}"'
+CA_SECRET = "packager-ca-bundle"  # the --secret id of --ca-bundle (BuildKit)
+CA_COPY = "/usr/local/share/packager/ca-bundle.crt"  # where the classic builder leaves it
+CA_VARIABLES = ("PIP_CERT", "PACKAGER_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 HEALTHCHECK = (
     "import os, urllib.request; urllib.request.urlopen("
     "'http://127.0.0.1:' + os.environ.get('PORT', '{port}') + '/v1/models/{name}', timeout=4)"
@@ -63,6 +69,7 @@ def render_dockerfile(context: BuildContext, *, buildkit: bool = True) -> str:
     fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
     return env.from_string(source.read_text(encoding="utf-8")).render(
         **fields,
+        **_builder_fields(context, buildkit),
         buildkit=buildkit,
         pip_options=context.pip_options,
         wheelhouse_mount=WHEELHOUSE_MOUNT,
@@ -71,21 +78,40 @@ def render_dockerfile(context: BuildContext, *, buildkit: bool = True) -> str:
     )
 
 
-def write_context(package: Package, out_dir: str | Path, *, buildkit: bool = True) -> BuildContext:
+def _builder_fields(context: BuildContext, buildkit: bool) -> dict[str, object]:
+    """What differs between the builders, as flat values: the CA bundle is a secret mount with
+    BuildKit and a copied file with the classic builder; tokens are secret mounts (BuildKit)."""
+    ca_path = (f"/run/secrets/{CA_SECRET}" if buildkit else CA_COPY) if context.ca_bundle else None
+    ca_env = "".join(f"{name}={ca_path} " for name in CA_VARIABLES) if ca_path else ""
+    mounts = [f"--mount=type=secret,id={CA_SECRET}"] if ca_path and buildkit else []
+    secrets = [f"--mount=type=secret,id={name}" for name in context.build_secrets]
+    return {
+        "bake": bool(context.baked),
+        "ca_env": ca_env,
+        "ca_copies": [f"COPY ca-bundle.crt {CA_COPY}"] if ca_path and not buildkit else [],
+        "pip_mounts": mounts,
+        "bake_mounts": [*mounts, *secrets] if buildkit else [],
+    }
+
+
+def write_context(
+    package: Package, out_dir: str | Path, *, buildkit: bool = True, options: BuildOptions | None = None
+) -> BuildContext:
     """Write the build context of `package` to `out_dir`, which must not exist or be empty.
-    `buildkit` false writes a Dockerfile for the classic builder (see `render_dockerfile`).
+    `buildkit` false writes a Dockerfile for the classic builder (see `render_dockerfile`);
+    `options` are the build's own (`BuildOptions`).
 
     Everything is written to a temporary directory beside `out_dir` and renamed into place
     at the end, so a failure leaves no half-written context behind.
     """
-    context = build_context(package)
+    context = build_context(package, options)
     dockerfile = render_dockerfile(context, buildkit=buildkit)
     target = Path(out_dir).resolve()
     _check_target(target, package.root)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _fill(staging, package, context, dockerfile)
+        _fill(staging, package, context, dockerfile, buildkit)
         if target.exists():
             target.rmdir()  # empty, checked above
         staging.rename(target)
@@ -102,7 +128,7 @@ def _check_target(target: Path, root: Path) -> None:
         raise PackagerError(f"{target} already exists and is not empty; remove it or pick a new directory")
 
 
-def _fill(staging: Path, package: Package, context: BuildContext, dockerfile: str) -> None:
+def _fill(staging: Path, package: Package, context: BuildContext, dockerfile: str, buildkit: bool) -> None:
     (staging / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     ignore = "".join(f"**/{pattern}\n" for pattern in IGNORED)
     (staging / ".dockerignore").write_text(ignore, encoding="utf-8")
@@ -116,8 +142,14 @@ def _fill(staging: Path, package: Package, context: BuildContext, dockerfile: st
     shutil.copytree(
         runtime, staging / "runtime" / "packager", ignore=_ignore(IGNORED, top=(runtime, NOT_RUNTIME))
     )
-    skip = [context.wheelhouse] if context.wheelhouse is not None else []
+    local = _bake.local_paths(package.root, package.spec)
+    skip = [*local, *([context.wheelhouse] if context.wheelhouse is not None else [])]
     shutil.copytree(package.root, staging / "package", ignore=_ignore(IGNORED, skip=skip))
+    _bake.write_local(staging / "weights", package.root, package.spec, _ignore(IGNORED))
+    if context.baked:
+        _bake.write_fetch(staging / "fetch", package.spec, context.baked, _ignore(IGNORED))
+    if context.ca_bundle is not None and not buildkit:
+        shutil.copy2(context.ca_bundle, staging / "ca-bundle.crt")
 
 
 def _ignore(

@@ -18,21 +18,42 @@ import logging
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packager._errors import ModelLoadError, PackagerError
 from packager._fetch._https import download, hash_file, shown
 from packager._fetch._sdk import HF_TOKEN_SECRETS, fetch_bucket, fetch_hf
 from packager._fetch._store import is_complete, locked, write_marker
-from packager._spec import Spec
 from packager._weights import WeightSource
 
-__all__ = ["HF_TOKEN_SECRETS", "fetch_weights", "remote_sources", "token_secret", "warn_unbaked"]
+if TYPE_CHECKING:  # the build's fetch stage carries _fetch without _spec (packager/_build/_bake.py)
+    from packager._spec import Spec
+
+__all__ = [
+    "HF_TOKEN_SECRETS",
+    "build_only_secrets",
+    "fetch_one",
+    "fetch_weights",
+    "remote_sources",
+    "source_secret",
+    "token_secret",
+    "warn_unbaked",
+]
 _log = logging.getLogger("packager.weights")
 
 
 def remote_sources(spec: Spec, when: Collection[str] = ("build", "start")) -> list[WeightSource]:
     """The spec's sources that need fetching (not local), with `fetch` in `when`."""
     return [w for w in spec.weights if w.kind != "local" and w.fetch in when]
+
+
+def build_only_secrets(spec: Spec) -> set[str]:
+    """Declared secrets used only as tokens of `fetch: build` sources: the image has those
+    weights already, so the container may start without them."""
+    used = {
+        when: {source_secret(spec, w) for w in remote_sources(spec, (when,))} for when in ("build", "start")
+    }
+    return {name for name in used["build"] - used["start"] if name is not None}
 
 
 def token_secret(spec: Spec) -> str | None:
@@ -51,17 +72,24 @@ def fetch_weights(
 ) -> dict[str, Path]:
     """Fetch each remote source with `fetch` in `when` not complete yet; returns {dir: folder}.
 
-    `secrets` holds the resolved secrets (only the Hugging Face token is read).
+    `secrets` holds the resolved secrets (only the sources' tokens are read, `source_secret`).
     """
-    name = token_secret(spec)
-    token = secrets.get(name) if name else None
     fetched: dict[str, Path] = {}
     for source in remote_sources(spec, when):
         dest = weights_dir / source.dir
         if not is_complete(dest, source.source, source.sha256):
-            fetch_one(source, dest, token)
+            name = source_secret(spec, source)
+            fetch_one(source, dest, secrets.get(name) if name else None)
         fetched[source.dir] = dest
     return fetched
+
+
+def source_secret(spec: Spec, source: WeightSource) -> str | None:
+    """The declared secret whose value is `source`'s token: its own `secret`, else for hf://
+    the Hugging Face token (`token_secret`)."""
+    if source.secret is not None:
+        return source.secret
+    return token_secret(spec) if source.kind == "hf" else None
 
 
 def warn_unbaked(spec: Spec, weights_dir: Path, package: str) -> list[str]:
@@ -107,7 +135,7 @@ def fetch_one(source: WeightSource, dest: Path, token: str | None) -> bool:
 
 def _fetch(source: WeightSource, dest: Path, token: str | None) -> dict[str, str]:
     if source.kind == "https":
-        return download(source.source, dest, source.sha256)
+        return download(source.source, dest, source.sha256, token)
     if source.kind == "hf":
         fetch_hf(source, dest, token)
     else:

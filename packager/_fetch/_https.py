@@ -51,13 +51,14 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("PACKAGER_CA_BUNDLE") or None)
 
 
-def download(url: str, dest: Path, expected: Mapping[str, str]) -> dict[str, str]:
-    """Download `url` into folder `dest`; returns {file name: sha256}. Retries resume the partial."""
+def download(url: str, dest: Path, expected: Mapping[str, str], token: str | None = None) -> dict[str, str]:
+    """Download `url` into folder `dest`; returns {file name: sha256}. Retries resume the partial.
+    A `token` goes as ``Authorization: Bearer``, to this host only (never along a redirect)."""
     name = file_name(url)
     part = dest / (name + ".part")
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            digest = _fetch_part(url, part)
+            digest = _fetch_part(url, part, token)
             break
         except (http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as exc:
             got = part.stat().st_size if part.exists() else 0
@@ -78,18 +79,20 @@ def download(url: str, dest: Path, expected: Mapping[str, str]) -> dict[str, str
     return {name: digest}
 
 
-def _fetch_part(url: str, part: Path) -> str:
+def _fetch_part(url: str, part: Path, token: str | None) -> str:
     """Bring `part` to the whole file (resuming when the server allows); returns its sha256."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 (the spec allows https:// only)
+        if token:
+            request.add_unredirected_header("Authorization", f"Bearer {token}")
         response = urllib.request.urlopen(request, timeout=TIMEOUT_S, context=ssl_context())  # noqa: S310
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:  # the partial is no prefix of the file any more: start over
             part.unlink()
-            return _fetch_part(url, part)
+            return _fetch_part(url, part, token)
         raise ModelLoadError(
             f"downloading {shown(url)} failed: HTTP {exc.code} {exc.reason}; check the URL and its access"
         ) from None

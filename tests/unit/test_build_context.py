@@ -52,6 +52,16 @@ SNAPSHOT_CASES: dict[str, dict[str, Any]] = {
         "resources": {"accelerator": "T4"},
         "build": {"cuda_version": "12.4"},
     },
+    "weights-build": {  # fetch: build weights in their own stage, a token through a secret mount
+        "secrets": ["hf_token", "store-token"],
+        "requirements": ["huggingface_hub>=0.20"],
+        "resources": {"accelerator": "L4"},
+        "weights": [
+            "hf://org/private-model@0123abcd",
+            {"source": "https://weights.example.com/model.bin", "dir": "bin", "secret": "store-token"},
+            {"source": "https://weights.example.com/open.bin", "fetch": "start"},
+        ],
+    },
     "base-image": {
         "system_packages": ["ffmpeg", "git"],
         "environment": {"GREETING": 'say "hi" for $5', "PATH_EXTRA": "C:\\x"},
@@ -178,7 +188,7 @@ def test_runtime_requirements_are_pyprojects_without_the_build_side() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     names = {Requirement(line).name for line in pyproject["project"]["dependencies"]}
     runtime = {Requirement(line).name for line in RUNTIME_REQUIREMENTS}
-    assert runtime == (names - {"click", "jinja2"}) | {"httptools", "uvloop"}
+    assert runtime == (names - {"click", "jinja2", "docker"}) | {"httptools", "uvloop"}
 
 
 def test_template_has_at_most_one_level_of_if() -> None:

@@ -25,6 +25,7 @@ case "$1" in
   buildx) [[ -n ${FAKE_BUILDX:-} ]] ;;
   build)
     cp "${@: -1}/Dockerfile" "$FAKE_DOCKERFILE"
+    for arg in "$@"; do [[ $arg == --secret=* ]] && echo "SECRET ${arg%%,src=*} $(cat "${arg##*src=}")" >> "$FAKE_LOG"; done
     echo "#1 [internal] load build definition from Dockerfile"
     echo "#1 DONE 0.0s"
     echo "#5 [stage-0 2/6] RUN --mount=type=cache,target=/root/.cache/pip     python -m pip install x"
@@ -50,13 +51,19 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_DOCKERFILE", str(tmp_path / "Dockerfile.seen"))
     monkeypatch.setenv("FAKE_CLIENT", "20.10.24+dfsg1")
     monkeypatch.delenv("PACKAGER_BUILDKIT", raising=False)
+    monkeypatch.delenv("PACKAGER_CA_BUNDLE", raising=False)
     return tmp_path
 
 
-def package(parent: Path) -> Path:
+def package(parent: Path, **fields: object) -> Path:
     root = parent / "pkg"
     root.mkdir()
-    spec = {"spec_version": 1, "name": "fake-model", "build": {"base_image": "packager-base:bookworm"}}
+    spec = {
+        "spec_version": 1,
+        "name": "fake-model",
+        "build": {"base_image": "packager-base:bookworm"},
+        **fields,
+    }
     (root / "package.yaml").write_text(yaml.safe_dump(spec))
     (root / "model.py").write_text("class Model:\n    def predict(self, inputs):\n        return inputs\n")
     return root
@@ -161,3 +168,94 @@ def test_no_client_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_engine.shutil, "which", lambda name: None)
     with pytest.raises(PackagerError, match=r"no docker client found; install Docker"):
         _engine.docker_client()
+
+
+# --- what goes into the image: secrets, CA bundle, wheelhouse, network, platform, notes ---------
+
+SECRET_WEIGHTS = {
+    "secrets": ["store-token"],
+    "weights": [{"source": "https://weights.example.com/m.bin", "dir": "m", "secret": "store-token"}],
+}
+
+
+def test_a_build_secret_goes_through_a_secret_file_only(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PACKAGER_SECRET_STORE_TOKEN", "v4lue-of-the-token")
+    log = io.StringIO()
+    packager.build(package(fake, **SECRET_WEIGHTS), tag="m:1", log=log)
+    (call,) = build_calls(fake)
+    assert "--secret=id=store-token,src=/" in call
+    assert "v4lue-of-the-token" not in call + log.getvalue()
+    assert "SECRET --secret=id=store-token v4lue-of-the-token" in (fake / "calls").read_text()
+    source = call.split("--secret=id=store-token,src=")[1].split()[0]
+    assert not Path(source).exists()  # removed with the build's temporary directory
+    assert "--mount=type=secret,id=store-token" in (fake / "Dockerfile.seen").read_text()
+
+
+def test_a_missing_build_secret_says_where_to_set_it(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PACKAGER_SECRET_STORE_TOKEN", raising=False)
+    monkeypatch.setenv("PACKAGER_SECRETS_DIR", str(fake / "no-secrets"))
+    with pytest.raises(PackagerError, match=r"'store-token': set \$PACKAGER_SECRET_STORE_TOKEN"):
+        packager.build(package(fake, **SECRET_WEIGHTS), tag="m:1", log=io.StringIO())
+    assert build_calls(fake) == []
+
+
+def test_the_classic_builder_refuses_a_build_secret(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CLIENT", "28.0.1")
+    monkeypatch.setenv("PACKAGER_SECRET_STORE_TOKEN", "v")
+    with pytest.raises(PackagerError, match=r"need the secret store-token .* set 'fetch: start'"):
+        packager.build(package(fake, **SECRET_WEIGHTS), tag="m:1", log=io.StringIO())
+    assert build_calls(fake) == []
+
+
+def test_options_reach_docker_build(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = fake / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nfake\n")
+    monkeypatch.setenv("PACKAGER_CA_BUNDLE", str(bundle))
+    wheels = fake / "wheels"
+    wheels.mkdir()
+    root = package(fake, resources={"accelerator": "A10G"}, requirements=["torch==2.7.1"])
+    args = ["build", str(root), "--wheelhouse", str(wheels), "--network", "none", "--platform", "linux/amd64"]
+    result = CliRunner().invoke(cli, args, prog_name="pkg")
+    assert result.exit_code == 0, result.output
+    (call,) = build_calls(fake)
+    assert " --network none --platform linux/amd64 --secret=id=packager-ca-bundle,src=" in call
+    dockerfile = (fake / "Dockerfile.seen").read_text()
+    assert "PIP_CERT=/run/secrets/packager-ca-bundle " in dockerfile
+    assert "--no-index --find-links /tmp/packager/wheelhouse" in dockerfile
+    assert "needs an NVIDIA host driver >= 560.28.03" in result.output  # the driver note, on stderr
+    assert 'dev.packager.cuda.driver="560.28.03"' in dockerfile
+
+
+def test_the_classic_builder_says_it_leaves_the_ca_bundle(
+    fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLIENT", "28.0.1")
+    bundle = fake / "ca.pem"
+    bundle.write_text("pem")
+    log = io.StringIO()
+    packager.build(package(fake), tag="m:1", log=log, ca_bundle=bundle)
+    assert "leaves the CA bundle in the image, at /usr/local/share/packager/ca-bundle.crt" in log.getvalue()
+    assert (
+        "COPY ca-bundle.crt /usr/local/share/packager/ca-bundle.crt" in (fake / "Dockerfile.seen").read_text()
+    )
+    assert "--secret" not in build_calls(fake)[0]
+
+
+def test_schema_labels_or_one_note_when_imports_are_missing(fake: Path) -> None:
+    root = package(fake)
+    (root / "model.py").write_text(
+        "from pydantic import BaseModel\n\n\nclass In(BaseModel):\n    text: str\n\n\n"
+        "class Model:\n    def predict(self, inputs: In) -> str:\n        return inputs.text\n"
+    )
+    packager.build(root, tag="m:1", log=io.StringIO())
+    dockerfile = (fake / "Dockerfile.seen").read_text()
+    assert 'dev.packager.schema.output="{\\"type\\":\\"string\\"}"' in dockerfile
+    assert '\\"required\\":[\\"text\\"]' in dockerfile
+    (root / "model.py").write_text("import nosuchmodule_xyz\n\n\nclass Model:\n    pass\n")
+    log = io.StringIO()
+    packager.build(root, tag="m:2", log=log)
+    notes = [line for line in log.getvalue().splitlines() if "schema" in line]
+    assert len(notes) == 1
+    assert notes[0].startswith("packager: predict schema left out of the labels: ")
+    assert "nosuchmodule_xyz" in notes[0]
+    assert "dev.packager.schema" not in (fake / "Dockerfile.seen").read_text()

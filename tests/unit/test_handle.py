@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import types
+import warnings
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,6 +214,38 @@ def test_missing_secrets_are_all_named_with_where_they_were_looked_for(
         f"missing secrets: 'api_key': set $PACKAGER_SECRET_API_KEY or write the file {tmp_path}/api_key; "
         f"'hf.token': set $PACKAGER_SECRET_HF_TOKEN or write the file {tmp_path}/hf.token"
     )
+
+
+def test_a_secret_only_for_build_weights_is_optional_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "model.py").write_text(
+        "class Model:\n"
+        "    def __init__(self, secrets):\n"
+        "        self.secrets = secrets\n"
+        "    def predict(self, inputs):\n"
+        "        return self.secrets[inputs]\n"
+    )
+    (root / "package.yaml").write_text(
+        "spec_version: 1\nname: build-token\nsecrets: [store, api_key]\n"
+        "weights:\n"
+        "  - {source: 'https://weights.invalid/a.bin', secret: store, fetch: build}\n"
+    )
+    monkeypatch.setenv("PACKAGER_SECRETS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("PACKAGER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.delenv("PACKAGER_SECRET_STORE", raising=False)
+    monkeypatch.delenv("PACKAGER_SECRET_API_KEY", raising=False)
+    with pytest.raises(SecretError, match=r"^missing secret: 'api_key'"):  # still required
+        packager.load(root)
+    monkeypatch.setenv("PACKAGER_SECRET_API_KEY", "k")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unbaked fetch: build source warns
+        handle = packager.load(root)
+    assert handle.predict("api_key") == "k"
+    with pytest.raises(PredictError, match=r"secret 'store' was not given \(it is declared for weights"):
+        handle.predict("store")
 
 
 def test_secrets_passed_directly_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
