@@ -49,6 +49,13 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 )
 @click.option("--network", metavar="MODE", help="docker build --network: 'none' builds offline.")
 @click.option("--platform", metavar="OS/ARCH", help="docker build --platform, e.g. linux/amd64.")
+@click.option(
+    "--base-image",
+    metavar="IMAGE",
+    envvar="PACKAGER_BASE_IMAGE",
+    help="Build on IMAGE instead of the base chosen for the spec (overrides build.base_image) "
+    "[env: PACKAGER_BASE_IMAGE].",
+)
 def build(
     path: str,
     context_dir: Path | None,
@@ -58,6 +65,7 @@ def build(
     ca_bundle: Path | None,
     network: str | None,
     platform: str | None,
+    base_image: str | None,
 ) -> None:
     """Build the package at PATH into a container image that serves it.
 
@@ -77,12 +85,13 @@ def build(
                 ca_bundle=ca_bundle,
                 network=network,
                 platform=platform,
+                base_image=base_image,
             )
         )
         return
     package = read_package(path)
     labels, note = schema_labels(package)
-    options = BuildOptions(wheelhouse=wheelhouse, ca_bundle=ca_bundle, labels=labels)
+    options = BuildOptions(wheelhouse=wheelhouse, ca_bundle=ca_bundle, labels=labels, base_image=base_image)
     context = write_context(package, context_dir, options=options)
     click.echo(f"wrote build context to {context_dir} (base {context.base_image})")
     for line in (note, driver_note(context)):

@@ -25,6 +25,7 @@ def build(
     ca_bundle: str | Path | None = None,
     network: str | None = None,
     platform: str | None = None,
+    base_image: str | None = None,
 ) -> str:
     """Build the package at `path` into an image on the local Docker engine; return its reference.
 
@@ -34,6 +35,7 @@ def build(
     `wheelhouse` (a folder of wheels) becomes pip's only source, overriding ``build.wheelhouse``;
     `ca_bundle` (default ``$PACKAGER_CA_BUNDLE``) is trusted by pip and fetches during the build;
     `network` and `platform` go to ``docker build`` (``network="none"`` builds offline).
+    `base_image` replaces the base image (``build.base_image`` and the one chosen for the spec).
     docs/building.md has the details.
 
     Example::
@@ -47,7 +49,9 @@ def build(
     package = read_package(path)
     ca = ca_bundle or os.environ.get("PACKAGER_CA_BUNDLE") or None
     options = BuildOptions(
-        wheelhouse=Path(wheelhouse) if wheelhouse else None, ca_bundle=Path(ca) if ca else None
+        wheelhouse=Path(wheelhouse) if wheelhouse else None,
+        ca_bundle=Path(ca) if ca else None,
+        base_image=base_image or os.environ.get("PACKAGER_BASE_IMAGE") or None,
     )
     return build_image(
         package,

@@ -51,6 +51,7 @@ class BuildOptions:
     wheelhouse: Path | None = None  # overrides build.wheelhouse
     ca_bundle: Path | None = None  # a CA bundle pip and fetches trust during the build
     labels: tuple[tuple[str, str], ...] = field(default=())  # more labels (the predict schema)
+    base_image: str | None = None  # overrides build.base_image (and the base chosen for the spec)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def build_context(package: Package, options: BuildOptions | None = None) -> Buil
     gpu = spec.resources.gpu_type
     cap = _cuda.capability(gpu) if gpu else None
     chosen = _flavour(spec, torch, cap) if torch is not None and cap is not None else None
-    base_image, base_kind, python, install = _base(spec)
+    base_image, base_kind, python, install = _base(spec, options.base_image)
     digest = hashlib.sha256(package.spec_file.read_bytes()).hexdigest()
     driver = _driver(spec, chosen)
     baked = tuple((w.dir, source_secret(spec, w)) for w in remote_sources(spec, ("build",)))
@@ -198,10 +199,10 @@ def _torch_index(torch: Requirement | None, chosen: _cuda.Flavour | None) -> str
     return chosen.index_url if chosen else _cuda.TORCH_CPU_INDEX
 
 
-def _base(spec: Spec) -> tuple[str, str, str, bool]:
+def _base(spec: Spec, override: str | None = None) -> tuple[str, str, str, bool]:
     """(image, kind, python command, whether python must be installed) for the spec."""
-    if spec.build.base_image:
-        return spec.build.base_image, "custom", "python3", False
+    if override or spec.build.base_image:
+        return override or spec.build.base_image or "", "custom", "python3", False
     if spec.build.cuda_version:
         tag = _cuda.cuda_row(spec.build.cuda_version)["image_tag"]
         return f"nvidia/cuda:{tag}-runtime-ubuntu22.04", "cuda-runtime", f"python{spec.python_version}", True

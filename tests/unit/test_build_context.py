@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 
 from packager import PackagerError, read_package
 from packager._build import _cuda, _write, build_context, render_dockerfile, write_context
-from packager._build._context import RUNTIME_REQUIREMENTS
+from packager._build._context import RUNTIME_REQUIREMENTS, BuildOptions
 from packager._cli import cli
 from packager._spec import ACCELERATORS
 from packager._version import __version__
@@ -356,3 +356,24 @@ def test_building_md_shows_the_table_as_it_is() -> None:
     }
     gpus = ", ".join(f"{gpu} {cap}" for gpu, cap in table["accelerators"].items())
     assert gpus in " ".join(text.split())
+
+
+def test_base_image_option_overrides_the_spec_and_the_chosen_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_package(tmp_path, "based", **SNAPSHOT_CASES["cuda-version"])
+    monkeypatch.delenv("PACKAGER_BASE_IMAGE", raising=False)
+    chosen = build_context(read_package(root), BuildOptions(base_image="local/base:1"))
+    assert (chosen.base_image, chosen.base_kind, chosen.python, chosen.install_python) == (
+        "local/base:1",
+        "custom",
+        "python3",
+        False,
+    )
+    assert chosen.cuda_flavour == "cu124"  # the torch flavour is still the spec's
+    out = tmp_path / "ctx"
+    monkeypatch.setenv("PACKAGER_BASE_IMAGE", "env/base:2")
+    result = CliRunner().invoke(cli, ["build", str(root), "--context-only", str(out)], prog_name="pkg")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"wrote build context to {out} (base env/base:2)"
+    assert (out / "Dockerfile").read_text().count("FROM env/base:2 AS deps") == 1

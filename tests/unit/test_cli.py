@@ -177,10 +177,10 @@ def test_predict_invalid_input() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "give the input with exactly one of -d/--data, -f/--file or --example"),
+        ([], "give the input with one of -d/--data, -f/--file or --example, and/or -i NAME=VALUE fields"),
         (
             ["-d", "1", "--example", "hi"],
-            "give the input with exactly one of -d/--data, -f/--file or --example",
+            "give the input with one of -d/--data, -f/--file or --example, and/or -i NAME=VALUE fields",
         ),
         (["-d", "{nope"], "Invalid value for '-d' / '--data': not valid JSON: "),
     ],
@@ -669,8 +669,8 @@ CLI_FAILURES = [
     pytest.param(
         lambda t: ["predict", ECHO],
         {},
-        "error: give the input with exactly one of -d/--data, -f/--file or --example "
-        "(see `pkg predict --help`)",
+        "error: give the input with one of -d/--data, -f/--file or --example, and/or -i NAME=VALUE "
+        "fields (see `pkg predict --help`)",
         id="predict-no-input",
     ),
     pytest.param(
