@@ -22,7 +22,8 @@ The same pipeline serves ``pkg serve path`` and the container built by
 
 from __future__ import annotations
 
-from packager._client import RemoteModel, connect
+from typing import TYPE_CHECKING, Any
+
 from packager._errors import (
     ClientError,
     ContractError,
@@ -40,11 +41,14 @@ from packager._errors import (
     SpecIssue,
 )
 from packager._handle import ModelHandle, load
-from packager._image import build
+from packager._image import build, run
 from packager._secrets import Secrets
 from packager._spec import Spec
 from packager._spec_load import Package, read_package
 from packager._version import __version__
+
+if TYPE_CHECKING:
+    from packager._client import RemoteModel, connect
 
 __all__ = [
     "ClientError",
@@ -71,4 +75,15 @@ __all__ = [
     "connect",
     "load",
     "read_package",
+    "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The client (`connect`, `RemoteModel`) is imported on first use: it needs httpx, which the
+    in-image server does without (the image installs only what serving needs)."""
+    if name in ("connect", "RemoteModel"):
+        from packager import _client
+
+        return getattr(_client, name)
+    raise AttributeError(f"module 'packager' has no attribute {name!r}")

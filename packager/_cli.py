@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from packager._cli_build import build
 from packager._cli_examples import test_examples
 from packager._cli_predict import predict
+from packager._cli_run import push, run
 from packager._cli_weights import weights
 from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
 from packager._examples import example_issues
@@ -120,6 +121,8 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 cli.add_command(build)
 cli.add_command(predict)
+cli.add_command(push)
+cli.add_command(run)
 cli.add_command(test_examples)
 cli.add_command(weights)
 

@@ -35,7 +35,16 @@ IGNORED = ("__pycache__", "*.pyc", ".git", ".hg", ".svn", ".mypy_cache", ".pytes
 # Build-side modules left out of the in-image runtime (the import-linter contract keeps the
 # runtime from importing them), and the data folders of a wheel install: top level only
 # (packager/_server/__main__.py is the image's entrypoint).
-NOT_RUNTIME = ("_cli.py", "_cli_*.py", "_resources.py", "__main__.py", "_build", "templates", "library")
+NOT_RUNTIME = (
+    "_cli.py",
+    "_cli_*.py",
+    "_resources.py",
+    "__main__.py",
+    "_build",
+    "_container",
+    "templates",
+    "library",
+)
 ENTRYPOINT = 'exec python -m packager._server /app/package --host 0.0.0.0 --port "${PORT}"'
 CA_SECRET = "packager-ca-bundle"  # the --secret id of --ca-bundle (BuildKit)
 CA_COPY = "/usr/local/share/packager/ca-bundle.crt"  # where the classic builder leaves it

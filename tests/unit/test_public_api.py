@@ -17,6 +17,7 @@ PUBLIC = {
     "__version__",
     "load",
     "build",
+    "run",
     "ModelHandle",
     "connect",
     "RemoteModel",
