@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from packager._build._context import BuildContext, BuildOptions, build_context
+from packager._build._hints import hint
 from packager._build._notes import driver_note, schema_labels
 from packager._build._write import CA_COPY, CA_SECRET, write_context
 from packager._errors import PackagerError
@@ -210,8 +211,11 @@ class _Steps:
         name = self.names.get(key)
         tail: Iterable[str] = self.logs.get(key) or self.last
         where = f"at step {_short(name)}" if name else f"(docker exit code {code})"
-        lines = "\n".join(line.strip() for line in tail)
-        return f"building {tag} failed {where}; its log ends:\n{lines}"
+        lines = [line.strip() for line in tail]
+        advice = hint([*lines, *self.last])
+        return f"building {tag} failed {where}; its log ends:\n" + "\n".join(
+            [*lines, *([f"hint: {advice}"] if advice else [])]
+        )
 
 
 def _short(step: str) -> str:

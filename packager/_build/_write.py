@@ -46,7 +46,7 @@ NOT_RUNTIME = (
     "library",
 )
 ENTRYPOINT = 'exec python -m packager._server /app/package --host 0.0.0.0 --port "${PORT}"'
-CA_SECRET = "packager-ca-bundle"  # the --secret id of --ca-bundle (BuildKit)
+CA_SECRET = "packager-ca-bundle"  # noqa: S105 (the --secret id of --ca-bundle, not a secret)
 CA_COPY = "/usr/local/share/packager/ca-bundle.crt"  # where the classic builder leaves it
 CA_VARIABLES = ("PIP_CERT", "PACKAGER_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 HEALTHCHECK = (

@@ -3,7 +3,7 @@
 The app never orders stages itself: each predict request runs
 ``runner.run(pipeline.plan(raw))``, exactly what `packager.load()` runs. The
 predict path is matched first with one string comparison; other routes are
-a dict lookup. Everything it answers is JSON (or msgpack when asked).
+a dict lookup. It answers JSON (or msgpack when asked), but for the playground's page (_playground).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from packager._server._http import (
 )
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
+from packager._server._playground import Playground
 from packager._server._schema import openapi
 from packager._server._settings import max_body_bytes as env_max_body_bytes
 from packager._server._state import ModelState, OnLoaded
@@ -78,6 +79,7 @@ class App:
         self._v1, self._v2 = V1(), V2.for_pipeline(pipeline)
         self.body_timeout = body_timeout_s()
         self._auth = ApiKey.for_pipeline(pipeline)  # None: no key asked (the usual, fastest case)
+        self._playground = Playground(pipeline, self._auth)  # its static files are public
         self._predict_path = f"/v1/models/{name}:predict"
         self._openapi: Optional[bytes] = None
         self._routes = self._route_table(name)
@@ -85,7 +87,7 @@ class App:
     def _route_table(self, name: str) -> dict[str, tuple[tuple[str, ...], Handler]]:
         get = ("GET", "HEAD")
         return {
-            "/": (get, self._live),
+            "/": (get, self._playground.front(self._live)),
             "/v1/models": (get, self._list),
             f"/v1/models/{name}": (get, self._ready),
             f"/v1/models/{name}:predict": (("POST",), self._predict_v1),
@@ -98,6 +100,7 @@ class App:
             f"/v2/models/{name}": (get, self._v2_metadata),
             f"/v2/models/{name}/ready": (get, self._ready),
             f"/v2/models/{name}/infer": (("POST",), self._predict_v2),
+            **self._playground.routes(),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -115,7 +115,9 @@ def test_failure_names_the_step_and_its_log_tail(fake: Path, monkeypatch: pytest
         packager.build(package(fake), tag="m:1", log=io.StringIO())
     assert str(caught.value) == (
         "building m:1 failed at step [2/6] RUN python -m pip install x; its log ends:\n"
-        "Collecting x\nERROR: No matching distribution found for x"
+        "Collecting x\nERROR: No matching distribution found for x\n"
+        "hint: pip found no release of x for the image's Python and platform: check its name and "
+        "version in requirements, or put its wheel in the wheelhouse (--wheelhouse DIR)"
     )
 
 
@@ -135,7 +137,35 @@ def test_classic_failure_names_the_step() -> None:
         "/tmp/packager/requirements.txt; its log ends:",
         "ERROR: No matching distribution found for x",
         "The command '/bin/sh -c python -m pip install' returned a non-zero code: 1",
+        "hint: pip found no release of x for the image's Python and platform: check its name and "
+        "version in requirements, or put its wheel in the wheelhouse (--wheelhouse DIR)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "start"),
+    [
+        ("E: Unable to locate package libfoo-dev", "apt has no package libfoo-dev"),
+        ("SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED]", "TLS verification failed"),
+        ("Temporary failure in name resolution", "the build could not reach the network"),
+        ("pull access denied for python, repository does not exist", "the base image cannot be pulled"),
+        ("ERROR: process did not complete successfully: exit code: 137", "a step was killed"),
+    ],
+)
+def test_a_failure_gets_a_hint(line: str, start: str) -> None:
+    steps = _engine._Steps()
+    steps.feed("#7 [3/6] RUN apt-get update")
+    steps.feed(f"#7 0.51 {line}")
+    steps.feed("#7 ERROR: process failed")
+    assert steps.failure("m:1", 1).splitlines()[-1].startswith(f"hint: {start}")
+
+
+def test_no_hint_for_an_unknown_failure() -> None:
+    steps = _engine._Steps()
+    steps.feed("#7 [3/6] RUN make")
+    steps.feed("#7 0.51 make: *** [all] Error 2")
+    steps.feed("#7 ERROR: process failed")
+    assert not any(line.startswith("hint:") for line in steps.failure("m:1", 1).splitlines())
 
 
 def test_pkg_build_failure_is_one_line(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,7 +174,9 @@ def test_pkg_build_failure_is_one_line(fake: Path, monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         "error: building m:1 failed at step [2/6] RUN python -m pip install x; its log ends: "
-        "Collecting x ERROR: No matching distribution found for x"
+        "Collecting x ERROR: No matching distribution found for x hint: pip found no release of x "
+        "for the image's Python and platform: check its name and version in requirements, or put "
+        "its wheel in the wheelhouse (--wheelhouse DIR)"
     )
 
 

@@ -52,6 +52,7 @@ PAGES = [
             "serving.md",
             "building.md",
             "weights.md",
+            "playground.md",
         )
     ),
 ]
