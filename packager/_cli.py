@@ -17,10 +17,13 @@ import orjson
 from pydantic import ValidationError
 
 from packager._cli_build import build
+from packager._cli_deploy import deploy
 from packager._cli_examples import test_examples
+from packager._cli_library import init, library
 from packager._cli_predict import predict
 from packager._cli_run import push, run
 from packager._cli_weights import weights
+from packager._cli_wheelhouse import wheelhouse
 from packager._errors import ModelLoadError, PackagerError, PredictError, SpecError
 from packager._examples import example_issues
 from packager._pipeline import Pipeline
@@ -120,11 +123,15 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 
 cli.add_command(build)
+cli.add_command(deploy)
+cli.add_command(init)
+cli.add_command(library)
 cli.add_command(predict)
 cli.add_command(push)
 cli.add_command(run)
 cli.add_command(test_examples)
 cli.add_command(weights)
+cli.add_command(wheelhouse)
 
 
 @cli.command(epilog=example("pkg validate ./my-model"))
@@ -152,7 +159,7 @@ def validate(path: str, spec_only: bool) -> None:
     click.echo(f"ok: {spec.name} ({', '.join(facts)})")
 
 
-@cli.command(epilog=example("pkg serve ./my-model --port 8080"))
+@cli.command(epilog=example("pkg serve ./my-model --port 8080", "pkg serve ./my-model --reload"))
 @click.argument("path", default=".")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
@@ -163,18 +170,25 @@ def validate(path: str, spec_only: bool) -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Least severe log records shown.",
 )
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Load the model again when model code or package.yaml changes (for development).",
+)
 @click.pass_context
-def serve(ctx: click.Context, path: str, host: str, port: int, log_level: str) -> None:
+def serve(ctx: click.Context, path: str, host: str, port: int, log_level: str, reload: bool) -> None:
     """Serve the package at PATH over HTTP until interrupted.
 
     POST /v1/models/NAME:predict runs the model; GET /v1/models/NAME answers
-    200 once it is loaded.
+    200 once it is loaded. With --reload, a saved change to model code or
+    package.yaml is loaded in the background and swapped in; a broken change
+    is reported and the last good version keeps serving.
     """
     from packager._server import serve as run_server  # the server stack loads only when serving
     from packager._server._settings import max_body_bytes
 
     max_body_bytes()  # a bad $PACKAGER_MAX_BODY_BYTES is an error before anything starts
-    ctx.exit(run_server(path, host=host, port=port, log_level=log_level))
+    ctx.exit(run_server(path, host=host, port=port, log_level=log_level, reload=reload))
 
 
 @cli.command(epilog=example("pkg schema ./my-model", "pkg schema --spec > package.schema.json"))

@@ -8,6 +8,7 @@ stderr; a failure raises PackagerError naming the failing step and the tail of i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -90,11 +91,8 @@ def build_image(
         raise PackagerError(f"cannot reach the Docker engine ({reason}); start dockerd, then try again")
     buildkit = has_buildkit(docker)
     labels, note = schema_labels(package)
-    options = BuildOptions(
-        wheelhouse=options.wheelhouse if options else None,
-        ca_bundle=options.ca_bundle if options else None,
-        labels=(*(options.labels if options else ()), *labels),
-    )
+    given = options or BuildOptions()
+    options = dataclasses.replace(given, labels=(*given.labels, *labels))
     context = build_context(package, options)
     _check_builder(context, buildkit)
     for line in (note, driver_note(context), *_classic_notes(context, buildkit)):

@@ -291,3 +291,13 @@ def test_schema_labels_or_one_note_when_imports_are_missing(fake: Path) -> None:
     assert notes[0].startswith("packager: predict schema left out of the labels: ")
     assert "nosuchmodule_xyz" in notes[0]
     assert "dev.packager.schema" not in (fake / "Dockerfile.seen").read_text()
+
+
+def test_base_image_reaches_the_dockerfile(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PACKAGER_BASE_IMAGE", raising=False)
+    root = package(fake)
+    packager.build(root, tag="m:1", log=io.StringIO(), base_image="local/base:7")
+    assert "FROM local/base:7 AS deps" in (fake / "Dockerfile.seen").read_text()
+    monkeypatch.setenv("PACKAGER_BASE_IMAGE", "env/base:8")
+    packager.build(root, tag="m:1", log=io.StringIO())
+    assert "FROM env/base:8 AS deps" in (fake / "Dockerfile.seen").read_text()

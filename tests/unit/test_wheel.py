@@ -38,7 +38,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv (no system site-packages) with the wheel built from this checkout."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"  # a copy, so the build never writes into the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "*cache*", "dist", "build"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv*", ".git", "__pycache__", ".*_cache", ".hypothesis", ".cache", "dist", "build"
+        ),
+    )
     run(
         sys.executable,
         "-m",
