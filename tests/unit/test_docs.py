@@ -53,6 +53,9 @@ PAGES = [
             "building.md",
             "weights.md",
             "playground.md",
+            "io.md",
+            "library.md",
+            "deploy.md",
         )
     ),
 ]
