@@ -7,6 +7,7 @@ table, never the network, the environment or a secret.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,6 +162,11 @@ def _labels(
     labels = [
         ("dev.packager.spec.name", spec.name),
         ("dev.packager.spec.sha256", digest),
+        # the spec itself, as compact JSON without defaults (names of secrets, never values)
+        (
+            "dev.packager.spec",
+            json.dumps(spec.model_dump(mode="json", exclude_defaults=True), separators=(",", ":")),
+        ),
         ("dev.packager.version", __version__),
     ]
     if spec.resources.accelerator:
