@@ -1,0 +1,1 @@
+"""Integrations of packages with other serving systems (`packager.integrations.ray`: Ray Serve)."""
