@@ -15,15 +15,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from packager._build._context import BuildContext, BuildOptions, build_context
-from packager._build._hints import hint
 from packager._build._notes import driver_note, schema_labels
+from packager._build._progress import Progress
+from packager._build._steps import Steps
 from packager._build._write import CA_COPY, CA_SECRET, write_context
 from packager._errors import PackagerError
 from packager._secrets import resolve_secrets
@@ -31,11 +30,6 @@ from packager._spec_load import Package
 
 # Debian's docker.io 20.10 client runs BuildKit without the buildx plugin; newer clients need it.
 PREFERRED_CLIENT = "/usr/bin/docker"
-TAIL = 5
-_BUILDKIT_STEP = re.compile(r"^#(\d+) (\[.+)$")
-_BUILDKIT_LINE = re.compile(r"^#(\d+) (\d+\.\d+ )?(.*)$")  # with a time: the step's output
-_NOISE = ("━", " ---> ", "Removing intermediate container")  # progress bars, the classic's bookkeeping
-_CLASSIC_STEP = re.compile(r"^Step (\d+/\d+) : (.+)$")
 
 
 def docker_client() -> str:
@@ -158,66 +152,16 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def _stream(command: list[str], env: dict[str, str], out: IO[str], tag: str) -> None:
-    steps = _Steps()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
-    ) as process:
+    steps = Steps()
+    with (
+        Progress(out, tag, steps) as progress,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+        ) as process,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
-            out.write(line)
-            out.flush()
-            steps.feed(line.rstrip("\n"))
+            progress.line(line)
+    progress.finish(process.returncode == 0)
     if process.returncode != 0:
         raise PackagerError(steps.failure(tag, process.returncode))
-
-
-@dataclass
-class _Steps:
-    """The steps of a build's output and each one's last lines, BuildKit's or the classic's."""
-
-    names: dict[str, str] = field(default_factory=dict)
-    logs: dict[str, deque[str]] = field(default_factory=dict)
-    failed: str | None = None
-    current: str = ""
-    last: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
-
-    def feed(self, line: str) -> None:
-        if not line.strip():
-            return
-        self.last.append(line)
-        classic = _CLASSIC_STEP.match(line)
-        if classic:
-            self.current = line
-            self.names[line] = f"[{classic.group(1)}] {classic.group(2)}"
-            self.logs[line] = deque(maxlen=TAIL)
-            return
-        step = _BUILDKIT_STEP.match(line)
-        if step and step.group(1) not in self.names:
-            self.names[step.group(1)] = step.group(2)
-            return
-        match = _BUILDKIT_LINE.match(line)
-        if match and not match.group(2):  # a status line: DONE, CACHED, sha256:..., ERROR: ...
-            if match.group(3).startswith("ERROR"):
-                self.failed = match.group(1)
-            return
-        key, text = (match.group(1), match.group(3)) if match else (self.current, line)
-        if not any(noise in text for noise in _NOISE):
-            self.logs.setdefault(key, deque(maxlen=TAIL)).append(text)
-
-    def failure(self, tag: str, code: int) -> str:
-        key = self.failed or self.current
-        name = self.names.get(key)
-        tail: Iterable[str] = self.logs.get(key) or self.last
-        where = f"at step {_short(name)}" if name else f"(docker exit code {code})"
-        lines = [line.strip() for line in tail]
-        advice = hint([*lines, *self.last])
-        return f"building {tag} failed {where}; its log ends:\n" + "\n".join(
-            [*lines, *([f"hint: {advice}"] if advice else [])]
-        )
-
-
-def _short(step: str) -> str:
-    """A step as a person reads it: no stage name, no BuildKit mounts, at most 100 characters."""
-    text = " ".join(word for word in step.split() if not word.startswith("--mount="))
-    text = re.sub(r"^\[stage-\d+ ", "[", text)
-    return text if len(text) <= 100 else text[:97] + "..."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 
 import packager
 from packager import PackagerError
-from packager._build import _engine
+from packager._build import _engine, _steps
+from packager._build._progress import Progress
 from packager._cli import cli
 
 FAKE_DOCKER = r"""#!/usr/bin/env bash
@@ -122,7 +124,7 @@ def test_failure_names_the_step_and_its_log_tail(fake: Path, monkeypatch: pytest
 
 
 def test_classic_failure_names_the_step() -> None:
-    steps = _engine._Steps()
+    steps = _steps.Steps()
     for line in [
         "Step 6/17 : COPY requirements.txt /tmp/packager/requirements.txt",
         " ---> 1f2e",
@@ -153,7 +155,7 @@ def test_classic_failure_names_the_step() -> None:
     ],
 )
 def test_a_failure_gets_a_hint(line: str, start: str) -> None:
-    steps = _engine._Steps()
+    steps = _steps.Steps()
     steps.feed("#7 [3/6] RUN apt-get update")
     steps.feed(f"#7 0.51 {line}")
     steps.feed("#7 ERROR: process failed")
@@ -161,7 +163,7 @@ def test_a_failure_gets_a_hint(line: str, start: str) -> None:
 
 
 def test_no_hint_for_an_unknown_failure() -> None:
-    steps = _engine._Steps()
+    steps = _steps.Steps()
     steps.feed("#7 [3/6] RUN make")
     steps.feed("#7 0.51 make: *** [all] Error 2")
     steps.feed("#7 ERROR: process failed")
@@ -301,3 +303,61 @@ def test_base_image_reaches_the_dockerfile(fake: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("PACKAGER_BASE_IMAGE", "env/base:8")
     packager.build(root, tag="m:1", log=io.StringIO())
     assert "FROM env/base:8 AS deps" in (fake / "Dockerfile.seen").read_text()
+
+
+BUILDKIT_LINES = [
+    "#1 [internal] load build definition from Dockerfile\n",
+    "#1 DONE 0.0s\n",
+    "#5 [deps 2/4] RUN python3 -m venv /opt/venv\n",
+    "#5 CACHED\n",
+    "#6 [deps 3/4] RUN --mount=type=cache,target=/root/.cache/pip python -m pip install -r x\n",
+    "#6 1.20 Collecting numpy\n",
+    "#6 DONE 3.1s\n",
+]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_progress_passes_dockers_lines_and_sums_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PACKAGER_PROGRESS", raising=False)
+    out = io.StringIO()
+    steps = _steps.Steps()
+    with Progress(out, "m:1", steps) as progress:
+        for line in BUILDKIT_LINES:
+            progress.line(line)
+    progress.finish(True)
+    lines = out.getvalue().splitlines()
+    assert lines[:-1] == [line.rstrip("\n") for line in BUILDKIT_LINES]
+    assert re.fullmatch(r"packager: built m:1 in \d+\.\d s \(2 steps, 1 cached\)", lines[-1])
+    assert steps.now() == "[deps 3/4] RUN python -m pip install -r x"  # mounts left out
+
+
+def test_terminal_progress_keeps_dockers_lines_back_unless_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PACKAGER_PROGRESS", raising=False)
+    shown = {}
+    for ok in (True, False):
+        out = Terminal()
+        with Progress(out, "m:1", _steps.Steps()) as progress:
+            for line in BUILDKIT_LINES:
+                progress.line(line)
+        progress.finish(ok)
+        shown[ok] = out.getvalue()
+    assert "Collecting numpy" not in shown[True]
+    assert "packager: built m:1 in" in shown[True]
+    assert "#6 1.20 Collecting numpy" in shown[False]  # the end of docker's log, for the failure
+    assert "packager: failed to build m:1 in" in shown[False]
+    monkeypatch.setenv("PACKAGER_PROGRESS", "plain")
+    out = Terminal()
+    with Progress(out, "m:1", _steps.Steps()) as progress:
+        progress.line(BUILDKIT_LINES[5])
+    assert out.getvalue() == BUILDKIT_LINES[5]
+
+
+def test_classic_cached_steps_are_counted() -> None:
+    steps = _steps.Steps()
+    for line in ["Step 1/3 : FROM base", "Step 2/3 : RUN a", " ---> Using cache", "Step 3/3 : COPY x y"]:
+        steps.feed(line)
+    assert (len(steps.steps()), len(steps.cached)) == (3, 1)
