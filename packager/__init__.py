@@ -42,6 +42,7 @@ from packager._errors import (
 )
 from packager._handle import ModelHandle, load
 from packager._image import build, run
+from packager._reload_cache import reload_cache
 from packager._secrets import Secrets
 from packager._spec import Spec
 from packager._spec_load import Package, read_package
@@ -75,6 +76,7 @@ __all__ = [
     "connect",
     "load",
     "read_package",
+    "reload_cache",
     "run",
 ]
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from packager._cli_build import build
 from packager._cli_deploy import deploy
 from packager._cli_examples import test_examples
+from packager._cli_export import export
 from packager._cli_library import init, library
 from packager._cli_predict import predict
 from packager._cli_run import push, run
@@ -124,6 +125,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 cli.add_command(build)
 cli.add_command(deploy)
+cli.add_command(export)
 cli.add_command(init)
 cli.add_command(library)
 cli.add_command(predict)
@@ -154,7 +156,8 @@ def validate(path: str, spec_only: bool) -> None:
         issues = example_issues(pipeline.contract, spec.examples, spec_path(path))
         if issues:
             raise SpecError(spec_path(path), issues)
-        facts.insert(0, f"{spec.model.file}:{spec.model.class_name}")
+        model = f"server: {' '.join(spec.server.command)}" if spec.server else None  # docs/server.md
+        facts.insert(0, model or f"{spec.model.file}:{spec.model.class_name}")
         facts += [word for word, on in (("streams", pipeline.streams), ("batches", pipeline.batches)) if on]
     click.echo(f"ok: {spec.name} ({', '.join(facts)})")
 

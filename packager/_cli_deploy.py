@@ -20,6 +20,7 @@ from packager._deploy._facts import SCHEMES, SECRETS_AS, DeployOptions, parse_se
 from packager._deploy._kserve import write_kserve
 from packager._deploy._kubernetes import write_kubernetes
 from packager._deploy._ray import RayOptions, write_ray
+from packager._deploy._ray_run import run_serve
 from packager._errors import PackagerError
 from packager._spec_load import Package, read_package
 
@@ -46,6 +47,8 @@ class Target:
     only: tuple[str, ...]  # options that make sense for this target alone
     next_step: str  # formatted with dir= and file=
     applies: bool = False  # --apply hands the folder to kubectl
+    runs: bool = False  # --run hands the file to the engine's own CLI
+    needs_image: bool = True  # ray runs the package's code in its replicas, not an image
 
 
 def _ray(package: Package, args: DeployArgs, out_dir: Path) -> list[Path]:
@@ -73,14 +76,16 @@ TARGETS: dict[str, Target] = {
         ("host",),
         "docker compose -f {file} up -d",
     ),
-    "ray": Target(_ray, ("host",), "serve run {file}"),
+    "ray": Target(_ray, ("host", "address"), "serve run {file}", runs=True, needs_image=False),
 }
 
 
 @click.command(epilog=_EPILOG)
 @click.argument("path", default=".")
 @click.option(
-    "--image", required=True, metavar="IMAGE", help="The image to run (from `pkg build`/`pkg push`)."
+    "--image",
+    metavar="IMAGE",
+    help="The image to run (from `pkg build`/`pkg push`); every target but ray needs one.",
 )
 @click.option(
     "--target", required=True, type=click.Choice(list(TARGETS)), help="What to write manifests for."
@@ -151,10 +156,16 @@ TARGETS: dict[str, Target] = {
     is_flag=True,
     help="Run `kubectl apply -f DIR` afterwards (needs kubectl and a current context).",
 )
-def deploy(path: str, image: str, target: str, out_dir: Path | None, replicas: int, max_replicas: int | None,
+@click.option(
+    "--run",
+    is_flag=True,
+    help="ray: run the config afterwards (`serve run`, or `serve deploy` with --address).",
+)
+@click.option("--address", metavar="URL", help="ray: the cluster's dashboard address for `serve deploy`.")
+def deploy(path: str, image: str | None, target: str, out_dir: Path | None, replicas: int, max_replicas: int | None,
            namespace: str | None, hpa: str | None, pdb: bool, node_labels: str, node_selector: tuple[str, ...],
            secret_name: str | None, secrets_as: str, startup_timeout: int | None, host: str | None,
-           apply_: bool) -> None:  # fmt: skip
+           apply_: bool, run: bool, address: str | None) -> None:  # fmt: skip
     """Write the manifests that run IMAGE, built from the package at PATH, on a cluster or a VM.
 
     kubernetes: a Deployment and a Service (and an HPA, a PodDisruptionBudget);
@@ -165,9 +176,12 @@ def deploy(path: str, image: str, target: str, out_dir: Path | None, replicas: i
     """
     row = TARGETS[target]
     given = {"hpa": hpa is not None, "pdb": pdb, "host": host is not None, "secrets_as": secrets_as != "env"}
-    _check_only(target, row, given, apply_)
+    given["address"] = address is not None
+    _check_only(target, row, given, apply_, run)
+    if row.needs_image and not image:
+        raise PackagerError(f"--target {target} needs --image IMAGE (build one with `pkg build`)")
     options = DeployOptions(
-        image=image, replicas=replicas, max_replicas=max_replicas, namespace=namespace, hpa=hpa, pdb=pdb,
+        image=image or "", replicas=replicas, max_replicas=max_replicas, namespace=namespace, hpa=hpa, pdb=pdb,
         node_labels=node_labels, node_selector=parse_selector(node_selector), secret_name=secret_name,
         secrets_as=secrets_as, startup_timeout_s=startup_timeout, host=host or "127.0.0.1",
     )  # fmt: skip
@@ -178,10 +192,13 @@ def deploy(path: str, image: str, target: str, out_dir: Path | None, replicas: i
     if apply_:
         click.echo(kubectl_apply(out).rstrip("\n"))
         return
+    if run:
+        run_serve(written[0], address)
+        return
     click.echo("next: " + row.next_step.format(dir=shlex.quote(str(out)), file=shlex.quote(str(written[0]))))
 
 
-def _check_only(target: str, row: Target, given: dict[str, bool], apply_: bool) -> None:
+def _check_only(target: str, row: Target, given: dict[str, bool], apply_: bool, run: bool) -> None:
     for option, on in given.items():
         owners = [name for name, other in TARGETS.items() if option in other.only]
         if on and option not in row.only:
@@ -189,3 +206,5 @@ def _check_only(target: str, row: Target, given: dict[str, bool], apply_: bool) 
             raise PackagerError(f"{flag} applies to --target {' or '.join(owners)}, not {target}")
     if apply_ and not row.applies:
         raise PackagerError(f"--apply runs kubectl, for --target kubernetes or kserve, not {target}")
+    if run and not row.runs:
+        raise PackagerError(f"--run is for --target ray, not {target} (kubernetes and kserve: --apply)")

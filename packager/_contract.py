@@ -64,8 +64,9 @@ class Contract:
         return self.output_adapter.json_schema(mode="serialization") if self.output_adapter else {}
 
 
-def inspect_model(cls: Any, where: str) -> Contract:
-    """Check `cls` against the contract; raise ContractError saying what to write instead."""
+def inspect_model(cls: Any, where: str, extra_kwargs: tuple[str, ...] = ()) -> Contract:
+    """Check `cls` against the contract; raise ContractError saying what to write instead.
+    `extra_kwargs`: further __init__ keywords the package's format provides (a Truss's)."""
     if not inspect.isclass(cls):
         raise ContractError(f"{where} is not a class; define `class Model:` with a predict method")
     if not callable(getattr(cls, "predict", None)) and not callable(getattr(cls, "predict_batch", None)):
@@ -90,7 +91,7 @@ def inspect_model(cls: Any, where: str) -> Contract:
     predict_type = _predict_type(cls, stages, where)
     return Contract(
         cls=cls,
-        init_kwargs=_init_kwargs(cls, where),
+        init_kwargs=_init_kwargs(cls, where, INIT_KWARGS + extra_kwargs),
         has_load=callable(getattr(cls, "load", None)),
         stages=stages,
         async_methods=frozenset(
@@ -158,23 +159,23 @@ def _describe(params: list[inspect.Parameter]) -> str:
     return str(inspect.Signature(params)) if params else "none"
 
 
-def _init_kwargs(cls: type, where: str) -> tuple[str, ...]:
+def _init_kwargs(cls: type, where: str, names: tuple[str, ...] = INIT_KWARGS) -> tuple[str, ...]:
     init = inspect.getattr_static(cls, "__init__", None)
     if init is None or init is object.__init__:
         return ()
     params = list(inspect.signature(init).parameters.values())[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return INIT_KWARGS
+        return names
     wanted = []
     for p in params:
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
-        if p.name in INIT_KWARGS and p.kind is not inspect.Parameter.POSITIONAL_ONLY:
+        if p.name in names and p.kind is not inspect.Parameter.POSITIONAL_ONLY:
             wanted.append(p.name)
         elif p.default is inspect.Parameter.empty:
             raise ContractError(
                 f"{where}.__init__ asks for {p.name!r}, which packager does not provide; "
-                f"ask only for {', '.join(INIT_KWARGS)} (by name), or give {p.name!r} a default"
+                f"ask only for {', '.join(names)} (by name), or give {p.name!r} a default"
             )
     return tuple(wanted)
 

@@ -190,6 +190,8 @@ class Flow:
             ok = True
         except BaseException as exc:  # handed to the awaiting task, never lost here
             value = wrap_error(call, exc)
+            if value is not exc and call.stage in ("init", "load"):  # keep where load() failed (--reload)
+                value.__cause__ = exc
             ok = False
         observe = self.observe
         if observe is not None:

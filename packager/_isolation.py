@@ -244,6 +244,11 @@ def _install_finder() -> None:
         sys.meta_path.insert(0, _Finder())
 
 
+def loading_namespace() -> Namespace | None:
+    """The namespace whose model is being imported, built or loaded here, if any (reload_cache)."""
+    return _LOADING.get()
+
+
 def namespace_of(module_name: str) -> Namespace | None:
     """The namespace a private module name belongs to."""
     return _NAMESPACES.get(module_name.partition(".")[0])

@@ -26,6 +26,7 @@ from packager._device import resolve_device
 from packager._errors import ContractError, InputError, NotReadyError, PredictError
 from packager._fetch import build_only_secrets, fetch_weights, remote_sources, warn_unbaked
 from packager._imports import import_model
+from packager._isolation import Namespace
 from packager._outputs import wrap_stages
 from packager._secrets import resolve_secrets
 from packager._spec_load import Package
@@ -79,9 +80,12 @@ class Pipeline:
         self.weights_dir = weights_dir_for(package, weights_dir)
         self._secret_overrides = dict(secrets or {})
         where = f"{self.spec.model.file}:{self.spec.model.class_name}"
-        cls, self.namespace = import_model(package.root, self.spec.model.file, self.spec.model.class_name)
+        cls, self.namespace = _model_class(package)
         try:
-            self.contract: Contract = inspect_model(cls, where)
+            extra = package.origin.init_names if package.origin else ()  # a Truss model's own kwargs
+            self.contract: Contract = inspect_model(cls, where, extra)
+            if package.origin is not None:  # Truss checks only pydantic-model annotations
+                self.contract = package.origin.adapt_contract(self.contract)
         except BaseException:
             self.namespace.forget()
             raise
@@ -132,6 +136,8 @@ class Pipeline:
         started = time.perf_counter()
         apply_environment(self.spec.environment)
         optional = build_only_secrets(self.spec)  # the image has those weights already
+        origin = self.package.origin
+        optional |= origin.optional_secrets if origin else set()  # Truss reads secrets lazily
         secrets = resolve_secrets(self.spec.secrets, self._secret_overrides, optional)
         warn_unbaked(self.spec, self.weights_dir, str(self.package.root))
         if remote_sources(self.spec, ("start",)):  # 'fetch: start' weights land before __init__ (_fetch)
@@ -146,6 +152,8 @@ class Pipeline:
             "weights": self.weights_paths(),
             "weights_dir": self.weights_dir,
         }
+        if origin is not None:
+            available.update(origin.init_values(available))
         kwargs = {name: available[name] for name in self.contract.init_kwargs}
         build = functools.partial(self.contract.cls, **kwargs)
         model = yield Call("init", self.namespace.while_loading(build), (), False)
@@ -209,6 +217,16 @@ class Pipeline:
             stages["predict"] = (_single_from_batch(batch_fn, batch_async), batch_async)
         self._stages = wrap_stages(stages, self.contract)  # outputs checked against their annotations
         self.model = model
+
+
+def _model_class(package: Package) -> tuple[type, Namespace]:
+    """The model class: model.py's, or for a `server:` package the built-in proxy to that server."""
+    spec = package.spec
+    if spec.server is None:
+        return import_model(package.root, spec.model.file, spec.model.class_name)
+    from packager._server._proxy import ProxyModel  # docs/server.md: the inner server is the model
+
+    return ProxyModel, Namespace(package.root, package.root / spec.model.file)
 
 
 def check_batch_outputs(outputs: Any, count: int) -> list[Any] | tuple[Any, ...]:

@@ -17,6 +17,7 @@ from packager._errors import PackagerError
 from packager._requirements import requirement_problem
 from packager._spec_base import _fail, _Strict
 from packager._spec_runtime import Runtime
+from packager._spec_server import Server, check_server
 from packager._weights import WeightSource, parse_weight_source
 
 ACCELERATORS = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
@@ -180,6 +181,9 @@ class Spec(_Strict):
     runtime: Runtime = Field(default_factory=Runtime)  # type: ignore[arg-type]
     examples: list[Example] = Field(default_factory=list, description="Named example inputs.")
     build: Build = Field(default_factory=Build)  # type: ignore[arg-type]
+    server: Server | None = Field(
+        None, description="Run an existing HTTP inference server as the model (no model.py); docs/server.md."
+    )
 
     @field_validator("name")
     @classmethod
@@ -255,6 +259,11 @@ class Spec(_Strict):
                     f"weights {w.dir}: secret {w.secret!r} is not declared; add '- {w.secret}' under 'secrets:'",
                 )
         return value
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: Server | None, info: ValidationInfo) -> Server | None:
+        return check_server(value, info.data)
 
     @field_validator("examples")
     @classmethod

@@ -7,14 +7,16 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from packager._errors import _MISSING, SpecError, SpecIssue
+from packager._interop import Origin
 from packager._requirements import requirement_lines, requirement_problem
 from packager._spec import Spec
+from packager._spec_server import server_file_issues
 from packager._spec_yaml import load_yaml
 
 SPEC_FILE = "package.yaml"
@@ -27,10 +29,15 @@ class Package:
     root: Path
     spec_file: Path
     spec: Spec
+    origin: Optional[Origin] = None  # set when read from another tool's format (a Truss directory)
 
 
 def read_package(path: str | Path) -> Package:
-    """Load and validate the package at `path` (a directory or its package.yaml)."""
+    """Load and validate the package at `path` (a directory or its package.yaml, or a Truss directory)."""
+    from packager._interop.truss import is_truss_dir, read_truss  # it builds on this module
+
+    if is_truss_dir(Path(path)) or (Path(path).name == "config.yaml" and is_truss_dir(Path(path).parent)):
+        return read_truss(Path(path) if Path(path).is_dir() else Path(path).parent)
     spec_file = _find_spec_file(Path(path))
     root = spec_file.parent
     shown = str(spec_file)
@@ -49,7 +56,9 @@ def read_package(path: str | Path) -> Package:
 
 def spec_path(path: str | Path) -> str:
     """The spec file of the package at `path` as messages show it (SpecError when there is none)."""
-    return str(_find_spec_file(Path(path)))
+    from packager._interop.truss import CONFIG_FILE, is_truss_dir
+
+    return str(Path(path) / CONFIG_FILE) if is_truss_dir(Path(path)) else str(_find_spec_file(Path(path)))
 
 
 def _find_spec_file(path: Path) -> Path:
@@ -124,7 +133,9 @@ def _file_issues(raw: dict[str, Any], root: Path, shown: str) -> Iterator[SpecIs
     """Problems only the file system can reveal, checked on the raw values so they join pydantic's."""
     model = raw.get("model")
     model_file = model.get("file", "model.py") if isinstance(model, dict) else "model.py"
-    if isinstance(model_file, str) and model_file.endswith(".py") and not (root / model_file).is_file():
+    if "server" in raw:  # the inner server is the model: no model file (_spec_server)
+        yield from server_file_issues(raw, root, shown)
+    elif isinstance(model_file, str) and model_file.endswith(".py") and not (root / model_file).is_file():
         yield SpecIssue(
             shown,
             "model.file",

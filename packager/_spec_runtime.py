@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from packager._spec_base import _Strict
 
@@ -39,6 +41,17 @@ class Runtime(_Strict):
         10.0, gt=0, le=3_600, description="is_healthy() taking longer makes readiness answer 503."
     )
     batching: Batching = Field(default_factory=Batching)  # type: ignore[arg-type]
+    openai: list[Literal["chat", "completion"]] = Field(
+        default_factory=list,
+        description="OpenAI-compatible routes to serve over predict: `chat` (POST /v1/chat/completions, "
+        "input `messages`) and/or `completion` (POST /v1/completions, input `prompt`); docs/openai.md.",
+    )
+
+    @field_validator("openai", mode="before")
+    @classmethod
+    def _one_route(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
     api_key_secret: str | None = Field(
         None,
         description="A secret declared under `secrets` whose value clients must send as the API key.",

@@ -11,7 +11,7 @@ from packager._errors import PackagerError
 def is_package(target: str | Path) -> bool:
     """Whether `target` is a package directory (a directory holding package.yaml)."""
     path = Path(target)
-    if path.is_dir() and not (path / "package.yaml").is_file():
+    if path.is_dir() and not (path / "package.yaml").is_file() and not (path / "config.yaml").is_file():
         raise PackagerError(
             f"{target} is a directory without package.yaml; give a package directory or an image reference"
         )

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "serve"]
 
 
-def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> int:
+def serve(
+    path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: str = "info",
+    reload: bool = False,
+) -> int:
     """Serve the package at `path` over HTTP until SIGTERM/SIGINT; return the exit code.
 
     The spec is validated and the model class imported and checked before the
@@ -26,10 +33,12 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_le
     the background while liveness already answers. Returns 0 after a clean
     shutdown, 1 when the model failed to load, 3 when every predict slot stayed
     stuck for runtime.stuck_exit_s (see docs/serving.md for every exit code).
+    `reload`: load the package again whenever its files change (development only;
+    docs/serving.md#live-reload).
     """
     from packager._server._main import serve as _serve
 
-    return _serve(path, host=host, port=port, log_level=log_level)
+    return _serve(path, host=host, port=port, log_level=log_level, reload=reload)
 
 
 def create_app(pipeline: Pipeline, **options: Any) -> App:

@@ -21,7 +21,6 @@ from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
 from packager._server import _stream
 from packager._server._auth import ApiKey
-from packager._server._codec import SSE
 from packager._server._deadline import Deadlines
 from packager._server._http import (
     HTTPError,
@@ -38,11 +37,13 @@ from packager._server._http import (
 )
 from packager._server._logging import REQUEST_ID
 from packager._server._metrics import Metrics
+from packager._server._openai import OpenAIRoutes, model_list
 from packager._server._playground import Playground
+from packager._server._proxy_front import ProxyFront, stop_inner
 from packager._server._schema import openapi
 from packager._server._settings import max_body_bytes as env_max_body_bytes
 from packager._server._state import ModelState, OnLoaded
-from packager._server._v1 import V1
+from packager._server._v1 import V1, alias_routes
 from packager._server._v2 import V2
 from packager._server._v2_meta import server_metadata
 
@@ -76,17 +77,19 @@ class App:
         self.metrics = Metrics(name, self._gauges)
         self.state = ModelState(pipeline, self.metrics)
         self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
-        self._v1, self._v2 = V1(), V2.for_pipeline(pipeline)
+        self._proxy = ProxyFront.for_pipeline(pipeline, self.metrics)  # spec `server:` (docs/server.md)
+        self._v1, self._v2 = self._proxy.codec if self._proxy else V1(), V2.for_pipeline(pipeline)
         self.body_timeout = body_timeout_s()
         self._auth = ApiKey.for_pipeline(pipeline)  # None: no key asked (the usual, fastest case)
         self._playground = Playground(pipeline, self._auth)  # its static files are public
+        self._openai = OpenAIRoutes(pipeline, self._predict)  # runtime.openai: chat, completion
         self._predict_path = f"/v1/models/{name}:predict"
         self._openapi: Optional[bytes] = None
         self._routes = self._route_table(name)
 
     def _route_table(self, name: str) -> dict[str, tuple[tuple[str, ...], Handler]]:
         get = ("GET", "HEAD")
-        return {
+        routes = {
             "/": (get, self._playground.front(self._live)),
             "/v1/models": (get, self._list),
             f"/v1/models/{name}": (get, self._ready),
@@ -101,7 +104,9 @@ class App:
             f"/v2/models/{name}/ready": (get, self._ready),
             f"/v2/models/{name}/infer": (("POST",), self._predict_v2),
             **self._playground.routes(),
+            **self._openai.routes(),
         }
+        return {**alias_routes(routes, name, self.pipeline.package.origin), **routes}  # Truss: 'model'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -146,6 +151,7 @@ class App:
         """Stop batch workers and the deadline watchdog; let the worker threads go."""
         self.state.close()
         self.deadlines.close()
+        await stop_inner(self.pipeline, self.pipeline.spec.runtime.shutdown_grace_s)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -187,9 +193,10 @@ class App:
                 runner = self.state.runner or self.state.start()
                 output = await runner.run(self.pipeline.plan(raw))
                 if isinstance(output, ChunkStream):
-                    if protocol.streams and SSE in headers.accept:
+                    framing = protocol.framing(headers)  # None: join the chunks into one answer
+                    if framing is not None:
                         status = await _stream.send_events(
-                            output, send, receive, guard, self._log_failure, self.cut_off
+                            output, send, receive, guard, self._log_failure, self.cut_off, framing
                         )
                         return
                     output = await _stream.collect(output, receive)
@@ -236,7 +243,9 @@ class App:
         if scope["method"] == "HEAD":  # as GET, minus the body (uvicorn drops it too; others may not)
             send = without_body(send)
         route = self._routes.get(path)
-        if route is None:
+        if route is None and self._proxy is not None and self._proxy.exposes(path):
+            await self._proxy.pass_through(scope, receive, send, self.max_body)
+        elif route is None:
             await respond_error(send, self._not_found(path))
         elif scope["method"] not in route[0]:
             allow = [(b"allow", ", ".join(route[0]).encode())]
@@ -264,10 +273,12 @@ class App:
         return HTTPError(404, f"no such endpoint: {path}")
 
     async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._proxy is not None:
+            return await self._proxy.live(send)  # the inner server's liveness
         await respond_json(send, 200, {"status": "alive", "live": True})
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond_json(send, 200, {"models": [self.name]})
+        await respond_json(send, 200, model_list(self.name))  # KServe V1 and OpenAI in one body
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = "the server is shutting down" if self.stopping else await self.state.readiness_problem()

@@ -9,7 +9,9 @@ SIGTERM/SIGINT stop accepting, let in-flight requests finish for up to
 ``runtime.shutdown_grace_s`` (those still running then get a JSON 503), and
 return 0; a second signal exits at once with 128 + its number. When every
 predict slot has been stuck for ``runtime.stuck_exit_s`` the server shuts
-down the same way and returns 3.
+down the same way and returns 3. With ``reload=True`` uvicorn serves a
+`ReloadingApp` (_reload.py) that loads the package again when it changes;
+without it, uvicorn gets the App itself (nothing added per request).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import threading
 from collections.abc import Coroutine, Generator
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import uvicorn
 
@@ -34,20 +36,32 @@ from packager._errors import PackagerError
 from packager._pipeline import Pipeline
 from packager._server._app import App
 from packager._server._logging import configure_logging
+from packager._server._proxy_process import ON_EXIT, signal_all
+from packager._server._reload import ReloadingApp
 from packager._spec_load import read_package
 from packager._stdio import model_output_to_stderr
 
 _log = logging.getLogger("packager.server")
 EXIT_OK, EXIT_FAILED, EXIT_STUCK = 0, 1, 3
+EXIT_INNER = 4  # the inner server of a `server:` package exited (docs/server.md#supervision)
+Served = Union[App, ReloadingApp]  # ReloadingApp (--reload) hands each request to its current App
 
 
-def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> int:
+def serve(
+    path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: str = "info",
+    reload: bool = False,
+) -> int:
     """See `packager._server.serve`. What model code prints goes to stderr (stdout is not a log)."""
     configure_logging(log_level)
     with model_output_to_stderr():
         pipeline = Pipeline(read_package(path))
         sock = bind(host, port)
-        app = App(pipeline, autoload=False)
+        plain = App(pipeline, autoload=False)
+        app: Served = ReloadingApp(path, plain) if reload else plain
         server = _Server(_config(app, pipeline, host, port, log_level), app)
         try:
             return _run(_main(server, app, sock))
@@ -80,7 +94,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: App, pipeline: Pipeline, host: str, port: int, log_level: str) -> uvicorn.Config:
+def _config(app: Served, pipeline: Pipeline, host: str, port: int, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -126,7 +140,7 @@ class _Server(uvicorn.Server):
     JSON 503); a second one exits at once with 128 + the signal number.
     """
 
-    def __init__(self, config: uvicorn.Config, app: App) -> None:
+    def __init__(self, config: uvicorn.Config, app: Served) -> None:
         super().__init__(config)
         self.app = app
         self.exit_code = EXIT_OK
@@ -165,6 +179,7 @@ class _Server(uvicorn.Server):
             )
             for handler in logging.getLogger().handlers:
                 handler.flush()
+            signal_all(signal.SIGKILL)  # a `server:` package's inner server goes too
             os._exit(128 + sig)
         self.signalled = True
         if not self.should_exit:
@@ -179,7 +194,7 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-async def _main(server: _Server, app: App, sock: socket.socket) -> int:
+async def _main(server: _Server, app: Served, sock: socket.socket) -> int:
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.005)
@@ -196,9 +211,18 @@ async def _main(server: _Server, app: App, sock: socket.socket) -> int:
             _log.error("%s: shutting down with exit code %d so that it gets restarted", reason, EXIT_STUCK)
             server.stop(EXIT_STUCK)
 
+        def inner_died(reason: str) -> None:
+            _log.error("%s: shutting down with exit code %d", reason, EXIT_INNER)
+            server.stop(EXIT_INNER)
+
         app.state.on_stuck = stuck
+        ON_EXIT.append(inner_died)
         app.start_loading(loaded)
-    await serving
+    try:
+        await serving
+    finally:
+        if server.started:
+            ON_EXIT.remove(inner_died)
     if server.exit_code == EXIT_OK and app.load_error is not None:
         return EXIT_FAILED
     return server.exit_code

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import orjson
@@ -28,6 +29,17 @@ OnError = Callable[[BaseException, str], None]
 CutOff = Callable[[], Optional[BaseException]]
 DONE = sse_event(b"{}", b"done")
 CLIENT_GONE = 499
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a stream goes out as SSE: each chunk's event(s) (b"" for none), then the closing event(s)."""
+
+    chunk: Callable[[Any], bytes]
+    end: Callable[[], bytes]
+
+
+KSERVE = Framing(lambda chunk: sse_event(encode_json(chunk)), lambda: DONE)
 
 
 def timeout_error(seconds: float) -> PredictTimeout:
@@ -100,10 +112,17 @@ def uncancel(task: Optional[asyncio.Task[Any]]) -> None:
 
 
 async def send_events(
-    stream: ChunkStream, send: Send, receive: Receive, guard: Guard, on_error: OnError, cut_off: CutOff
+    stream: ChunkStream,
+    send: Send,
+    receive: Receive,
+    guard: Guard,
+    on_error: OnError,
+    cut_off: CutOff,
+    framing: Framing = KSERVE,
 ) -> int:
-    """Stream chunks as SSE until done, failed, timed out or the client left; return the status.
+    """Stream chunks as SSE (shaped by `framing`) until done, failed, timed out or the client left.
 
+    Returns the status.
     `cut_off()` says whether a cancellation from outside is the server cutting
     the request off at shutdown (the error to send as the last event), or None.
     """
@@ -117,7 +136,7 @@ async def send_events(
     try:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            status, tail = await _pump(stream, send, on_error)
+            status, tail = await _pump(stream, send, on_error, framing)
         except asyncio.CancelledError:
             ours = watch.gone or guard.fired
             error = None if ours else cut_off()
@@ -135,15 +154,15 @@ async def send_events(
         await stream.aclose()
 
 
-async def _pump(stream: ChunkStream, send: Send, on_error: OnError) -> tuple[int, bytes]:
+async def _pump(stream: ChunkStream, send: Send, on_error: OnError, framing: Framing) -> tuple[int, bytes]:
     try:
         async for chunk in stream:
-            await send(
-                {"type": "http.response.body", "body": sse_event(encode_json(chunk)), "more_body": True}
-            )
+            events = framing.chunk(chunk)
+            if events:
+                await send({"type": "http.response.body", "body": events, "more_body": True})
+        return 200, framing.end()
     except Exception as exc:
         return _error_event(exc, on_error)
-    return 200, DONE
 
 
 def _error_event(exc: BaseException, on_error: OnError) -> tuple[int, bytes]:

@@ -7,6 +7,7 @@ from typing import Any
 from packager._server._codec import (
     JSON,
     MSGPACK,
+    SSE,
     decode_json,
     decode_msgpack,
     encode_json,
@@ -14,6 +15,7 @@ from packager._server._codec import (
     is_msgpack,
 )
 from packager._server._http import HTTPError, RequestHeaders
+from packager._server._stream import KSERVE, Framing
 
 
 class V1:
@@ -34,6 +36,10 @@ class V1:
         except ValueError as exc:
             raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
 
+    def framing(self, headers: RequestHeaders) -> Framing | None:
+        """A stream goes out as SSE when the client accepts text/event-stream, else joined."""
+        return KSERVE if SSE in headers.accept else None
+
     def encode(self, output: Any, headers: RequestHeaders) -> tuple[bytes, bytes]:
         accept, content_type = headers.accept, headers.content_type
         if (accept and is_msgpack(accept)) or (
@@ -41,3 +47,16 @@ class V1:
         ):
             return encode_msgpack(output), MSGPACK
         return encode_json(output), JSON
+
+
+def alias_routes(routes: dict[str, Any], name: str, origin: Any) -> dict[str, Any]:
+    """The /v1/models/NAME routes again under the names the package's format also answers to
+    (a Truss package: 'model', so a Truss client's /v1/models/model:predict keeps working)."""
+    prefix = f"/v1/models/{name}"
+    aliases = [a for a in (origin.aliases if origin is not None else ()) if a != name]
+    return {
+        f"/v1/models/{alias}{path[len(prefix) :]}": route
+        for path, route in routes.items()
+        if path == prefix or path.startswith((prefix + ":", prefix + "/"))
+        for alias in aliases
+    }

@@ -41,6 +41,10 @@ class V2:
 
     streams = False
 
+    def framing(self, headers: RequestHeaders) -> None:
+        """V2 has no streaming: a stream's chunks are joined into one answer."""
+        return None
+
     def __init__(
         self, model: str, typed: bool = False, inputs: Sequence[Tensor] = (), outputs: Sequence[Tensor] = ()
     ) -> None:

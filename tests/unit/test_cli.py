@@ -328,14 +328,19 @@ def test_predict_url_client_error(fake_client: list[Any]) -> None:
 def test_serve_runs_the_server_and_exits_with_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
     module = types.ModuleType("packager._server")
-    module.serve = lambda path, host, port, log_level: calls.append((path, host, port, log_level)) or 3  # type: ignore[attr-defined]
+
+    def serve(path: str, host: str, port: int, log_level: str, reload: bool) -> int:
+        calls.append((path, host, port, log_level, reload))
+        return 3
+
+    module.serve = serve  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "packager._server", module)
     assert pkg("serve", fixture("echo")).exit_code == 3
-    args = ("--host", "0.0.0.0", "--port", "9000", "--log-level", "warning")
+    args = ("--host", "0.0.0.0", "--port", "9000", "--log-level", "warning", "--reload")
     assert pkg("serve", fixture("echo"), *args).exit_code == 3
     assert calls == [
-        (fixture("echo"), "127.0.0.1", 8080, "info"),
-        (fixture("echo"), "0.0.0.0", 9000, "warning"),
+        (fixture("echo"), "127.0.0.1", 8080, "info", False),
+        (fixture("echo"), "0.0.0.0", 9000, "warning", True),
     ]
 
 

@@ -113,6 +113,8 @@ def test_refuses_a_folder_holding_other_files(tmp_path: Path) -> None:
         (["--target", "kubernetes", "--node-selector", "pool"], "error: --node-selector 'pool': expected KEY=VALUE"),
         (["--target", "kubernetes", "--replicas", "3", "--max-replicas", "2"], "error: --max-replicas 2 is below --replicas 3"),
         (["--target", "helm"], "error: Invalid value for '--target': 'helm' is not one of 'kubernetes', 'kserve', 'compose', 'ray' (see `pkg deploy --help`)"),
+        (["--target", "compose", "--run"], "error: --run is for --target ray, not compose (kubernetes and kserve: --apply)"),
+        (["--target", "kserve", "--address", "http://head:8265"], "error: --address applies to --target ray, not kserve"),
     ],
 )  # fmt: skip
 def test_option_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -196,3 +198,47 @@ def test_every_file_carries_the_header(tmp_path: Path) -> None:
     pkg("deploy", GPU, "--image", "i:1", "--target", "kubernetes", "--hpa", "cpu", "--pdb", "--out", out)
     assert len(list(out.iterdir())) == 4
     assert all(p.read_text().startswith(HEADER) for p in out.iterdir())
+
+
+def test_every_target_but_ray_needs_an_image(tmp_path: Path) -> None:
+    result = pkg("deploy", CPU, "--target", "kserve", "--out", tmp_path / "out")
+    assert (result.exit_code, result.output) == (
+        1,
+        "error: --target kserve needs --image IMAGE (build one with `pkg build`)\n",
+    )
+    assert pkg("deploy", CPU, "--target", "ray", "--out", tmp_path / "ray").exit_code == 0
+
+
+def fake_serve(bin_dir: Path, rc: int = 0) -> Path:
+    bin_dir.mkdir()
+    log = bin_dir / "calls"
+    script = bin_dir / "serve"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit {rc}\n')
+    script.chmod(0o755)
+    return log
+
+
+def test_run_hands_the_config_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = fake_serve(tmp_path / "bin")
+    monkeypatch.setattr("packager._deploy._ray_run.sys.executable", str(tmp_path / "nowhere" / "python"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    assert pkg("deploy", CPU, "--target", "ray", "--out", out, "--run").exit_code == 0
+    deployed = pkg("deploy", CPU, "--target", "ray", "--out", out, "--run", "--address", "http://head:8265")
+    assert deployed.exit_code == 0
+    assert log.read_text().splitlines() == [
+        f"run {out / 'ray-serve.yaml'}",
+        f"deploy {out / 'ray-serve.yaml'} --address http://head:8265",
+    ]
+
+
+def test_run_failure_and_missing_serve_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("packager._deploy._ray_run.sys.executable", str(tmp_path / "nowhere" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    missing = pkg("deploy", CPU, "--target", "ray", "--out", tmp_path / "a", "--run")
+    assert missing.exit_code == 1
+    assert missing.output.splitlines()[-1].startswith("error: --run needs Ray Serve's `serve` command")
+    fake_serve(tmp_path / "bin", rc=3)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    failed = pkg("deploy", CPU, "--target", "ray", "--out", tmp_path / "b", "--run")
+    assert failed.output.splitlines()[-1] == "error: `serve run` exited with code 3; its output is above"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -228,7 +228,9 @@ def test_compose_file_is_valid(package: Package, replicas: int, tmp_path: Path) 
     document = compose(facts_for(package, {"replicas": replicas}))
     checker = compose_checker()
     if checker is None:
-        message = "neither `docker compose` nor docker-compose is installed (scripts/docker-setup installs it)"
+        message = (
+            "neither `docker compose` nor docker-compose is installed (scripts/docker-setup installs it)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)  # CI checks the compose file for real
         pytest.skip(message)

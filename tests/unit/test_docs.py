@@ -54,8 +54,11 @@ PAGES = [
             "weights.md",
             "playground.md",
             "io.md",
+            "openai.md",
             "library.md",
             "deploy.md",
+            "server.md",
+            "truss.md",
         )
     ),
 ]
@@ -201,7 +204,7 @@ def test_page_runs_as_written(name: str, tmp_path: Path, monkeypatch: pytest.Mon
         runner.stop()
     assert ran, f"{name} has no runnable example"
     for spec_file in workdir.rglob("package.yaml"):
-        if not (spec_file.parent / "model.py").exists():
+        if not (spec_file.parent / "model.py").exists() and "\nserver:" not in spec_file.read_text():
             (spec_file.parent / "model.py").write_text(PLACEHOLDER_MODEL)
         packager.read_package(spec_file.parent)
 
@@ -252,7 +255,7 @@ def test_full_spec_example_sets_most_fields(tmp_path: Path) -> None:
     (tmp_path / "model.py").write_text(PLACEHOLDER_MODEL)
     spec = packager.read_package(tmp_path).spec
     unset = [name for name in type(spec).model_fields if name not in spec.model_fields_set]
-    assert unset == ["requirements_file"]  # the alternative to `requirements`
+    assert unset == ["requirements_file", "server"]  # the alternatives to `requirements` and model.py
 
 
 # --- errors.md mirrors packager/_errors.py --------------------------------------------------------

@@ -22,6 +22,7 @@ PUBLIC = {
     "connect",
     "RemoteModel",
     "read_package",
+    "reload_cache",
     "Package",
     "Spec",
     "Secrets",

@@ -148,7 +148,7 @@ BAD_SPECS = [
         [
             "zzz: unknown field; valid fields here: spec_version, name, description, python_version, "
             "requirements, requirements_file, system_packages, environment, secrets, resources, model, "
-            "weights, runtime, examples, build (got 1)"
+            "weights, runtime, examples, build, server (got 1)"
         ],
         id="unknown-top",
     ),
