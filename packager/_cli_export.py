@@ -27,7 +27,7 @@ def truss(path: str, out: str) -> None:
     model/model.py that loads the package. OUT must not exist or be empty; it
     is written atomically.
     """
-    from packager._interop.truss._export import export_truss  # build side: only when exporting
+    from packager._export import export_truss  # build side: only when exporting
 
     export_truss(path, out)
     click.echo(f"wrote {out}")

@@ -42,6 +42,10 @@ NOT_RUNTIME = (
     "__main__.py",
     "_build",
     "_container",
+    "_deploy",
+    "_catalogue",
+    "_export",
+    "integrations",
     "templates",
     "library",
 )

@@ -35,15 +35,22 @@ def run_serve(config: Path, address: str | None) -> None:
     run` deletes the app and exits); a second one kills it. `serve` runs in its own session, so a
     terminal's Ctrl-C reaches it only through here, never twice."""
     command = serve_command(config, address)
-    with subprocess.Popen(command, start_new_session=True) as process:
+    # SIGINT may come ignored from whoever started us (a background job of a script, `unshare
+    # --fork`); `serve run` must still stop on it, and so must this wait.
+    with subprocess.Popen(command, start_new_session=True, preexec_fn=_default_sigint) as process:
         stop = _Stop(process)
-        previous = signal.signal(signal.SIGTERM, stop.handle)
+        previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             code = _wait(process, stop)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if code != 0 and not stop.asked:
         raise PackagerError(f"`serve {command[1]}` exited with code {code}; its output is above")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _Stop:

@@ -205,14 +205,14 @@ class App:
             status = 200
         except Exception as exc:
             self._log_failure(exc, request_id)
-            status = await respond_error(send, exc, request_id)
+            status = await respond_error(send, exc, request_id, getattr(protocol, "error_shape", None))
         except asyncio.CancelledError:
             cut = self.cut_off()
             if cut is None:
                 raise
             _stream.uncancel(asyncio.current_task())
             self._log_failure(cut, request_id)
-            status = await respond_error(send, cut, request_id)
+            status = await respond_error(send, cut, request_id, getattr(protocol, "error_shape", None))
         finally:
             self.inflight -= 1
             REQUEST_ID.reset(token)

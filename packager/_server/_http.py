@@ -235,8 +235,16 @@ def error_body(exc: BaseException, request_id: str | None) -> tuple[int, dict[st
     return status, body, headers
 
 
-async def respond_error(send: Send, exc: BaseException, request_id: str | None = None) -> int:
-    """Send the JSON error response for `exc`; return its status."""
+async def respond_error(
+    send: Send,
+    exc: BaseException,
+    request_id: str | None = None,
+    shape: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
+) -> int:
+    """Send the JSON error response for `exc`; return its status. `shape` rewrites the body for
+    a wire protocol with its own error format (the OpenAI routes')."""
     status, body, headers = error_body(exc, request_id)
+    if shape is not None:
+        body = shape(status, body)
     await respond(send, status, orjson.dumps(body, default=str), JSON, headers)
     return status

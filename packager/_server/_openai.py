@@ -93,6 +93,18 @@ class OpenAIRequest:
         raw["stream"] = self.stream
         return raw
 
+    @staticmethod
+    def error_shape(status: int, body: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI's error object (what its clients read: message, type, param, code), with
+        packager's field errors and request id kept beside it."""
+        errors = body.get("errors") or []
+        param = ".".join(str(part) for part in errors[0].get("loc", [])) if errors else None
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        shaped: dict[str, Any] = {
+            "error": {"message": body.get("error", ""), "type": kind, "param": param or None, "code": status}
+        }
+        return {**shaped, **{key: value for key, value in body.items() if key != "error"}}
+
     def framing(self, headers: RequestHeaders) -> Optional[Framing]:
         return Framing(self._chunk_events, self._end_events) if self.stream else None
 

@@ -106,10 +106,19 @@ def test_sse_wire_format(server: tuple[ServerProcess, Path]) -> None:
 def test_bad_requests_are_422_naming_the_field(client: openai.OpenAI) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as info:
         client.chat.completions.create(model="fake-llm", messages=CHAT, n=2)  # type: ignore[arg-type]
-    assert str(info.value.body).startswith("n: only n=1")  # the client keeps the body's `error`
+    assert info.value.message.startswith("Error code: 422 - ")
+    assert info.value.body == {  # OpenAI's error object: what the client reads (`.body`, `.param`)
+        "message": "n: only n=1 is supported",
+        "type": "invalid_request_error",
+        "param": "n",
+        "code": 422,
+    }
+    assert info.value.param == "n"
     with pytest.raises(openai.UnprocessableEntityError) as info:
         client.completions.create(model="fake-llm", prompt="x", temperature=5)
-    assert str(info.value.body).startswith("input is invalid: temperature:")
+    assert isinstance(info.value.body, dict)
+    assert info.value.body["message"].startswith("input is invalid: temperature:")
+    assert info.value.body["param"] == "temperature"
 
 
 def test_kserve_predict_is_the_same_pipeline(server: tuple[ServerProcess, Path]) -> None:
