@@ -7,6 +7,7 @@ skips, but fails under CI=true. The guard tests check that the inner tests refus
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,25 @@ def test_ray_serve_on_a_local_cluster() -> None:
     assert " passed" in summary
     assert "skipped" not in summary
     assert "deselected" not in summary
+
+
+def test_pkg_deploy_run_serves_until_interrupted(tmp_path: Path) -> None:
+    """`pkg deploy --target ray --run`: Ray's own `serve run` on the written config, in a namespace
+    of its own (a fresh local Ray), answering through Ray's proxy and gone after one Ctrl-C."""
+    netns_or_skip()
+    inner = [sys.executable, str(ROOT / "tests" / "ray" / "deploy_run_inner.py"), str(tmp_path)]
+    result = run_in_netns(inner, timeout=300, cwd=str(ROOT))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    tail = report.pop("log_tail")
+    assert report == {
+        "ready": True,
+        "predict": [200, {"echo": {"via": "pkg deploy"}, "pid": report["predict"][1]["pid"]}],
+        "exit_code": 0,
+        "stop_seconds": report["stop_seconds"],
+        "still_serving": False,
+        "config_written": True,
+    }, tail
 
 
 def test_this_process_is_not_in_the_namespace() -> None:
