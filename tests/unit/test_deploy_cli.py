@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "deploy"
 GPU = str(FIXTURES / "gpu-model")
 CPU = str(ROOT / "library" / "minilm")
+LLAMA = str(ROOT / "library" / "llama-2-7b-chat")  # a GPU catalogue entry, with a secret
 IMAGE = "registry.example.com/models/{}:1"
 SNAPSHOTS = {
     "minilm-kubernetes": [CPU, "--target", "kubernetes", "--hpa", "cpu", "--pdb"],
@@ -30,6 +31,8 @@ SNAPSHOTS = {
                        "--replicas", "2", "--node-labels", "gke"],
     "gpu-kserve": [GPU, "--target", "kserve", "--secrets-as", "volume", "--max-replicas", "3"],
     "gpu-compose": [GPU, "--target", "compose", "--replicas", "2"],
+    "llama-kubernetes": [LLAMA, "--target", "kubernetes", "--hpa", "queue", "--node-labels", "eks"],
+    "llama-kserve": [LLAMA, "--target", "kserve"],
 }  # fmt: skip
 
 

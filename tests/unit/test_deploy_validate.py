@@ -271,3 +271,17 @@ def test_compose_secrets_are_file_references() -> None:
     assert "secrets" not in cpu
     assert "deploy" not in cpu["services"]["minilm-0"]
     assert cpu["services"]["minilm-0"]["ports"] == ["0.0.0.0:8080:8080"]
+
+
+ENTRIES = sorted(p.parent.name for p in (ROOT / "library").glob("*/package.yaml"))
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_every_catalogue_entry_deploys_to_valid_manifests(entry: str) -> None:
+    """The catalogue's own specs (GPU ones, secrets, server: packages): core manifests pass
+    strict validation on every supported version, the InferenceService the KServe API walk."""
+    facts = facts_for(read_package(ROOT / "library" / entry), {"hpa": "queue", "pdb": True})
+    for document in core_documents(facts):
+        for version in VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+    assert isvc_problems(inference_service(facts)) == []
