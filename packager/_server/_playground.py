@@ -95,6 +95,7 @@ class Playground:
             "ready": f"v1/models/{spec.name}",
             "openapi": "openapi.json",
             "api_key": spec.runtime.api_key_secret is not None,
+            "openai": list(spec.runtime.openai),  # OpenAI routes served: the page adds their snippet
         }
 
     async def _model(self, scope: Scope, receive: Receive, send: Send) -> None:

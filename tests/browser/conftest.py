@@ -76,7 +76,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def _serve(package: str, name: str, **env: str) -> Server:
-        server = Server(package, tmp_path / f"{package}-{len(started)}.log", env)
+        server = Server(package, tmp_path / f"{Path(package).name}-{len(started)}.log", env)
         started.append(server)
         return server.wait_ready(name)
 

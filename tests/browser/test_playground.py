@@ -88,6 +88,31 @@ def test_typed_form_runs_and_its_snippets_give_the_same_answer(serve: Any, page:
     assert json.loads(ran.stdout) == shown
 
 
+def test_an_llm_gets_an_openai_client_snippet_that_runs(serve: Any, page: Any) -> None:
+    server = serve("../serving/fake_llm", "fake-llm")  # runtime.openai: [chat, completion]
+    open_playground(page, server.url)
+    field(page, "messages").fill('[{"role": "user", "content": "ping pong"}]')
+    field(page, "max_tokens").fill("3")
+    page.click("#submit")
+    shown = output_json(page)
+    assert shown["text"] == " ping pong ping"
+    snippet = page.inner_text("#snippet-openai")
+    assert "client.chat.completions.create(" in snippet
+    assert f'base_url="{server.url}/v1"' in snippet
+    ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == shown["text"] + "\n"  # the OpenAI route gives what the form got
+
+
+def test_a_model_without_openai_routes_gets_no_openai_snippet(serve: Any, page: Any) -> None:
+    server = serve("typed", "echo-form")
+    open_playground(page, server.url)
+    field(page, "text").fill("ping")
+    page.click("#submit")
+    output_json(page)
+    assert page.locator("#snippet-openai").count() == 0
+
+
 def test_example_is_one_click_away(serve: Any, page: Any) -> None:
     example = yaml.safe_load((FIXTURES / "typed" / "package.yaml").read_text())["examples"][0]
     server = serve("typed", "echo-form")

@@ -5,6 +5,8 @@
 
 (function () {
   const KEY = "packager-api-key";
+  // the sampling keywords the `openai` client's create() takes; others go in extra_body
+  const OPENAI_KEYWORDS = new Set(["temperature", "top_p", "max_tokens", "stop", "seed", "n", "presence_penalty", "frequency_penalty", "logprobs", "user"]);
   const BIG_BODY = 4000; // past this many characters, the snippets read the body from input.json
   const FILE_WORDS = ["image", "img", "audio", "photo", "picture", "video", "file", "mask"];
   const MAGIC = [
@@ -454,6 +456,40 @@
     box.className = "snippets";
     box.textContent = "";
     box.append(snippetNode("curl", curl.join(" \\\n  "), download), snippetNode("Python", py.join("\n"), null));
+    const openai = openaiSnippet(body, root, keyed);
+    if (openai) box.append(snippetNode("OpenAI", openai, null));
+  }
+
+  // The same request through the `openai` client, when the model serves the OpenAI routes
+  // (runtime.openai) and the input is a chat (messages) or a completion (prompt).
+  function openaiSnippet(body, root, keyed) {
+    const kinds = state.info.openai || [];
+    const chat = kinds.includes("chat") && Array.isArray(body.messages);
+    if (!chat && !(kinds.includes("completion") && typeof body.prompt === "string")) return null;
+    const key = chat ? "messages" : "prompt";
+    const args = ["    model=" + JSON.stringify(state.info.name) + ",", "    " + key + "=" + python(body[key], 1) + ","];
+    const extra = {}; // fields the client has no keyword for (top_k, repetition_penalty, ...)
+    for (const [name, value] of Object.entries(body)) {
+      if (name === key || name === "stream" || name === "messages" || name === "prompt" || value === null) continue;
+      if (OPENAI_KEYWORDS.has(name)) args.push("    " + name + "=" + python(value, 1) + ",");
+      else extra[name] = value;
+    }
+    if (Object.keys(extra).length) args.push("    extra_body=" + python(extra, 1) + ",");
+    const lines = ["from openai import OpenAI", ""];
+    if (keyed) lines.splice(0, 0, "import os");
+    const apiKey = keyed ? 'os.environ["PACKAGER_API_KEY"]' : '"unused"';
+    lines.push("client = OpenAI(base_url=" + JSON.stringify(root + "/v1") + ", api_key=" + apiKey + ")");
+    const call = chat ? "client.chat.completions.create(" : "client.completions.create(";
+    if (body.stream) {
+      lines.push("stream = " + call, ...args, "    stream=True,", ")");
+      lines.push("for chunk in stream:");
+      lines.push("    print(chunk.choices[0]." + (chat ? "delta.content" : "text") + ' or "", end="", flush=True)');
+      lines.push("print()");
+    } else {
+      lines.push("response = " + call, ...args, ")");
+      lines.push("print(response.choices[0]." + (chat ? "message.content" : "text") + ")");
+    }
+    return lines.join("\n");
   }
 
   // -- actions ----------------------------------------------------------------------------------
