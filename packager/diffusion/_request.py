@@ -44,7 +44,7 @@ class GenerateRequest(BaseModel):
         None, ge=8, le=4096, multiple_of=8, description="Pixels; default: the model's."
     )
     num_images: int = Field(1, ge=1, le=MAX_IMAGES, description="Images to generate.")
-    scheduler: SchedulerName = Field(DEFAULT_SCHEDULER, description="Sampler.")  # type: ignore[assignment]
+    scheduler: SchedulerName = Field(DEFAULT_SCHEDULER, description="Sampler.")
 
 
 class GenerateResponse(TypedDict):

@@ -456,13 +456,13 @@
     box.className = "snippets";
     box.textContent = "";
     box.append(snippetNode("curl", curl.join(" \\\n  "), download), snippetNode("Python", py.join("\n"), null));
-    const openai = openaiSnippet(body, root, keyed);
+    const openai = openaiSnippet(body, keyed);
     if (openai) box.append(snippetNode("OpenAI", openai, null));
   }
 
   // The same request through the `openai` client, when the model serves the OpenAI routes
   // (runtime.openai) and the input is a chat (messages) or a completion (prompt).
-  function openaiSnippet(body, root, keyed) {
+  function openaiSnippet(body, keyed) {
     const kinds = state.info.openai || [];
     const chat = kinds.includes("chat") && Array.isArray(body.messages);
     if (!chat && !(kinds.includes("completion") && typeof body.prompt === "string")) return null;
@@ -478,7 +478,8 @@
     const lines = ["from openai import OpenAI", ""];
     if (keyed) lines.splice(0, 0, "import os");
     const apiKey = keyed ? 'os.environ["PACKAGER_API_KEY"]' : '"unused"';
-    lines.push("client = OpenAI(base_url=" + JSON.stringify(root + "/v1") + ", api_key=" + apiKey + ")");
+    const base = new URL("../v1", location.href).href; // relative: keeps a proxy's path prefix
+    lines.push("client = OpenAI(base_url=" + JSON.stringify(base) + ", api_key=" + apiKey + ")");
     const call = chat ? "client.chat.completions.create(" : "client.completions.create(";
     if (body.stream) {
       lines.push("stream = " + call, ...args, "    stream=True,", ")");
