@@ -76,6 +76,7 @@ class App:
         self.stopping = False  # set when the server starts shutting down (see `cut_off`)
         self.metrics = Metrics(name, self._gauges)
         self.state = ModelState(pipeline, self.metrics)
+        self.state.inflight = lambda: self.inflight  # a batch waits for company only if some can come
         self.deadlines = Deadlines(self.timeout, lambda: _stream.timeout_error(self.timeout))
         self._proxy = ProxyFront.for_pipeline(pipeline, self.metrics)  # spec `server:` (docs/server.md)
         self._v1, self._v2 = self._proxy.codec if self._proxy else V1(), V2.for_pipeline(pipeline)

@@ -5,7 +5,9 @@ request's plan hands its (preprocessed) input to `submit` and awaits its own
 output, while preprocess and postprocess still run per request. One worker
 per predict slot takes up to `max_size` waiting inputs, waiting at most
 `max_wait_s` after the first one for the batch to fill, and runs
-``pipeline.batch_call(values)`` through the runner under its semaphore.
+``pipeline.batch_call(values)`` through the runner under its semaphore. It does not wait
+when no other request is in flight (`inflight`, the server's count): nobody could join, and a
+lone client would pay `max_wait_s` on every request for nothing.
 Every caller gets its own output, or its own error when the batch fails.
 """
 
@@ -38,12 +40,15 @@ class DynamicBatcher:
         max_wait_s: float,
         workers: int = 1,
         observe_size: Callable[[int], None] | None = None,
+        inflight: Callable[[], int] | None = None,
     ) -> None:
         self._runner = runner
         self._pipeline = pipeline
         self._max_size = max_size
         self._max_wait = max_wait_s
         self._observe_size = observe_size
+        self._inflight = inflight
+        self._running = 0  # inputs in batches that workers are running now
         self._pending: deque[Waiter] = deque()
         self._wakers: list[asyncio.Future[None]] = []
         self._count = workers
@@ -107,11 +112,15 @@ class DynamicBatcher:
     async def _fill(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._max_wait
-        while len(self._pending) < self._max_size:
+        while len(self._pending) < self._max_size and not self._alone():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
             await self._wait(remaining)
+
+    def _alone(self) -> bool:
+        """Whether no request in flight could still join: all are waiting here or running."""
+        return self._inflight is not None and self._inflight() <= len(self._pending) + self._running
 
     def _take(self) -> list[Waiter]:
         batch: list[Waiter] = []
@@ -125,7 +134,12 @@ class DynamicBatcher:
         if self._observe_size is not None:
             self._observe_size(len(batch))
         runner = self._runner
-        await runner.semaphore.acquire()
+        self._running += len(batch)
+        try:
+            await runner.semaphore.acquire()
+        except BaseException:
+            self._running -= len(batch)
+            raise
         try:
             outputs = await runner.timed(self._pipeline.batch_call([value for value, _ in batch]))
         except asyncio.CancelledError:
@@ -135,6 +149,7 @@ class DynamicBatcher:
             _fail_all(batch, exc)
             return
         finally:
+            self._running -= len(batch)
             runner.semaphore.release()
         try:
             outputs = check_batch_outputs(outputs, len(batch))

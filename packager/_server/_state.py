@@ -44,6 +44,7 @@ class ModelState:
         self._watchdog: Optional[asyncio.Task[None]] = None
         self._health: Optional[asyncio.Task[object]] = None
         self._health_started = 0.0
+        self.inflight: Optional[Callable[[], int]] = None  # the server's requests in flight (App sets it)
 
     def start(self) -> AsyncRunner:
         """Create the runner (and the batcher for predict_batch models); idempotent."""
@@ -59,6 +60,7 @@ class ModelState:
                 max_wait_s=runtime.batching.max_wait_ms / 1000,
                 workers=runtime.predict_concurrency,
                 observe_size=self.metrics.batch_sizes.observe,
+                inflight=self.inflight,
             )
             runner.batcher = self.batcher
         self.runner = runner

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from packager import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _tiny_clip import tiny_clip_folder
+from served import serve
 
 pytestmark = pytest.mark.model
 
@@ -146,28 +144,9 @@ def test_the_large_entry_runs_the_same_code_on_its_own_weights_folder(weights_di
 @pytest.fixture(scope="module")
 def server(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("clip-server") / "server.log"
-    env = {**os.environ, "PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "packager._server", str(ROOT / "library" / "clip"), "--port", "0"]
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            yield _wait_ready(proc, log)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        found = LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            url = f"http://127.0.0.1:{found.group(1)}"
-            if httpx.get(f"{url}/v1/models/clip", timeout=10).status_code == 200:
-                return url
-        time.sleep(0.05)
-    raise AssertionError(f"clip never became ready:\n{log.read_text(errors='replace')}")
+    env = {"PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
+    with serve(ROOT / "library" / "clip", log, env=env) as url:
+        yield url
 
 
 def test_over_http_a_bad_image_is_422_naming_the_field(server: str) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import httpx
 import openai
 import pytest
 import smollm2
+from served import serve
 
 import packager
 
@@ -170,30 +169,9 @@ def test_lora_adapter_changes_output_and_equals_hand_merge(
 @pytest.fixture(scope="module")
 def served(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("llama-serve") / "server.log"
-    env = {**os.environ, "PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "pkg"), "serve", str(CHAT_ENTRY), "--port", "0"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        try:
-            yield _wait_ready(proc, log)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        found = LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            url = f"http://127.0.0.1:{found.group(1)}"
-            if httpx.get(f"{url}/v1/models/llama-2-7b-chat", timeout=10).status_code == 200:
-                return url
-        time.sleep(0.1)
-    raise AssertionError(f"the server never became ready:\n{log.read_text(errors='replace')}")
+    env = {"PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
+    with serve(CHAT_ENTRY, log, env=env, via_cli=True) as url:
+        yield url
 
 
 def test_serve_kserve_and_openai_client(served: str) -> None:

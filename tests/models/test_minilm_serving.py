@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from served import serve
 
 import packager
 
@@ -28,31 +26,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("minilm-server") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "packager._server", str(PACKAGE), "--port", "0"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            yield _wait_ready(proc, log)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 180
-    url = ""
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        found = LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            url = f"http://127.0.0.1:{found.group(1)}"
-            if httpx.get(f"{url}/v1/models/minilm", timeout=10).status_code == 200:
-                return url
-        time.sleep(0.05)
-    raise AssertionError(f"minilm never became ready:\n{log.read_text(errors='replace')}")
+    with serve(PACKAGE, tmp_path_factory.mktemp("minilm-server") / "server.log") as url:
+        yield url
 
 
 async def _post_all(url: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:

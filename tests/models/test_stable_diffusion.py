@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import re
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 from _tiny_sd import tiny_pipeline
+from served import serve
 
 import packager
 from packager import InputError
@@ -162,33 +158,13 @@ def test_missing_weights_say_how_to_fetch_them(kind: str, tmp_path: Path) -> Non
 
 def test_served_with_the_weights_dir_from_the_environment(tmp_path: Path) -> None:
     """`pkg serve` finds the weights through PACKAGER_WEIGHTS_DIR; PNGs come back, bad sizes are 422."""
-    env = {**os.environ, "PACKAGER_WEIGHTS_DIR": str(tiny_pipeline("sd")), "OMP_NUM_THREADS": "1"}
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "packager._server", str(ENTRIES["sd"]), "--port", "0"]
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            url = _wait_ready(proc, log) + "/v1/models/stable-diffusion:predict"
-            ok = httpx.post(url, json={"prompt": "a cat", "seed": 1, "width": 80, **FAST}, timeout=60)
-            assert ok.status_code == 200, ok.text
-            assert png(ok.json()["images"][0]).size == (80, 64)
-            for bad, field in (({"width": 512}, "width"), ({"prompt": "cat " * 80}, "prompt")):
-                answer = httpx.post(url, json={"prompt": "a cat", **FAST, **bad}, timeout=60)
-                assert answer.status_code == 422, answer.text
-                assert [e["loc"][-1] for e in answer.json()["errors"]] == [field]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        found = re.search(
-            r"serving stable-diffusion on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace")
-        )
-        if found and httpx.get(f"{found.group(1)}/v1/models/stable-diffusion", timeout=10).status_code == 200:
-            return found.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"stable-diffusion never became ready:\n{log.read_text(errors='replace')}")
+    env = {"PACKAGER_WEIGHTS_DIR": str(tiny_pipeline("sd")), "OMP_NUM_THREADS": "1"}
+    with serve(ENTRIES["sd"], tmp_path / "server.log", env=env) as url:
+        url += "/v1/models/stable-diffusion:predict"
+        ok = httpx.post(url, json={"prompt": "a cat", "seed": 1, "width": 80, **FAST}, timeout=60)
+        assert ok.status_code == 200, ok.text
+        assert png(ok.json()["images"][0]).size == (80, 64)
+        for bad, field in (({"width": 512}, "width"), ({"prompt": "cat " * 80}, "prompt")):
+            answer = httpx.post(url, json={"prompt": "a cat", **FAST, **bad}, timeout=60)
+            assert answer.status_code == 422, answer.text
+            assert [e["loc"][-1] for e in answer.json()["errors"]] == [field]

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 import wave
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -27,6 +24,7 @@ import numpy as np
 import pytest
 import yaml
 from _whisper_ct2 import convert
+from served import serve
 
 import packager
 
@@ -221,30 +219,9 @@ def test_every_size_in_the_readme_is_openai_whispers_published_checkpoint() -> N
 @pytest.fixture(scope="module")
 def server(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("whisper-server") / "server.log"
-    env = {**os.environ, "PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "packager._server", str(PACKAGE), "--port", "0"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        try:
-            yield _wait_ready(proc, log)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        found = LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            url = f"http://127.0.0.1:{found.group(1)}"
-            if httpx.get(f"{url}/v1/models/whisper", timeout=10).status_code == 200:
-                return url
-        time.sleep(0.1)
-    raise AssertionError(f"whisper never became ready:\n{log.read_text(errors='replace')}")
+    env = {"PACKAGER_WEIGHTS_DIR": str(weights_dir), "PACKAGER_DEVICE": "cpu"}
+    with serve(PACKAGE, log, env=env) as url:
+        yield url
 
 
 def test_over_http_speech_is_transcribed_and_bad_audio_is_422(server: str) -> None:

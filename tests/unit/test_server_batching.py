@@ -154,3 +154,25 @@ def test_a_non_list_result_and_closing_with_waiters() -> None:
                 await future
 
     run(test)
+
+
+def test_no_wait_when_no_other_request_is_in_flight() -> None:
+    seen: list[list[int]] = []
+
+    async def double(values: list[int]) -> list[int]:
+        seen.append(values)
+        return [v * 2 for v in values]
+
+    async def test() -> None:
+        inflight = [1]
+        batcher = _batcher(double, max_wait_s=60, inflight=lambda: inflight[0])  # a wait would hang
+        assert await asyncio.wait_for(batcher.submit(1), timeout=10) == 2  # alone: sent at once
+        inflight[0] = 2  # a second request is on its way (in preprocess, say): wait for it
+        first = batcher.submit(3)
+        await asyncio.sleep(0.2)
+        assert not first.done()
+        assert await asyncio.wait_for(asyncio.gather(first, batcher.submit(4)), timeout=10) == [6, 8]
+        assert seen == [[1], [3, 4]]  # the second came while the first waited: one batch
+        batcher.close()
+
+    run(test)
