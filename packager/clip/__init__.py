@@ -1,20 +1,11 @@
 """`packager.clip`: CLIP embeddings and zero-shot classification shared by the catalogue's CLIP entries.
 
-    from packager.clip import Clip, Request, Response
+    from packager.clip import Clip, Request, Response   # Request, Response: the schema
 
-    class Model:
-        def __init__(self, device, weights, spec):
-            self.clip = Clip(weights, device, spec)
+    class Model(Clip):   # load, predict and predict_batch (one vision pass, one text pass per batch)
+        pass   # CLIP on this entry's weights folder; the spec's first weights source names it
 
-        def load(self):
-            self.clip.load()
-
-        def predict(self, inputs: Request) -> Response:
-            return self.clip.predict(inputs)
-
-        def predict_batch(self, batch: list[Request]) -> list[Response]:
-            return self.clip.predict_batch(batch)   # one vision pass, one text pass per batch
-
+`Model.clip` is the loaded transformers CLIPModel.
 Embeddings are L2-normalised; zero-shot probabilities are the softmax of the logit scale times
 the cosine similarities. torch and transformers are imported when a model loads, not with this
 module.

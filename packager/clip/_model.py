@@ -29,10 +29,11 @@ class Clip:
         from transformers import CLIPModel, CLIPTokenizer
 
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-        place = {"device_map": self.device} if self.device != "cpu" else {}
-        self.clip = CLIPModel.from_pretrained(
+        place: dict[str, Any] = {"device_map": self.device} if self.device != "cpu" else {}
+        model: Any = CLIPModel.from_pretrained(
             self.folder, dtype=dtype, attn_implementation="sdpa", local_files_only=True, **place
-        ).eval()
+        )
+        self.clip = model.eval()
         self.tokenizer = CLIPTokenizer.from_pretrained(self.folder, local_files_only=True)
         self.pixels = _image_processor().from_pretrained(self.folder, local_files_only=True)
         if os.environ.get("PACKAGER_TORCH_COMPILE") == "1":

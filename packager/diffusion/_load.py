@@ -53,7 +53,8 @@ def load_pipeline(
     if not on_device_map:
         pipe.to(device)
     for part in (pipe.unet, pipe.vae):
-        part.set_attn_processor(AttnProcessor2_0())  # PyTorch SDPA (flash / memory-efficient kernels)
+        # PyTorch SDPA (flash / memory-efficient kernels)
+        part.set_attn_processor(AttnProcessor2_0())  # type: ignore[no-untyped-call]
     pipe.vae.enable_slicing()  # decode one image at a time: bounded memory for num_images > 1
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -74,7 +75,9 @@ def fuse_lora(pipe: Any, folder: Path, scale: float) -> None:
 @contextlib.contextmanager
 def _quiet(diffusers: Any) -> Iterator[None]:
     """No per-component progress bars in server logs while loading."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging
+
+    hf_logging: Any = logging  # untyped functions
 
     bars = diffusers.utils.logging.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
     diffusers.utils.logging.disable_progress_bar()

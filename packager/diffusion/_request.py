@@ -7,7 +7,8 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-DEFAULT_SCHEDULER = "dpm++"
+SchedulerName = Literal["ddim", "euler", "euler_a", "dpm++", "pndm"]
+DEFAULT_SCHEDULER: SchedulerName = "dpm++"
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 7.5
 SIZE_RANGE = (0.5, 2.0)  # width and height: this share of the model's native size, at least and at most
@@ -22,7 +23,6 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
     "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
 }
-SchedulerName = Literal["ddim", "euler", "euler_a", "dpm++", "pndm"]
 
 
 class GenerateRequest(BaseModel):

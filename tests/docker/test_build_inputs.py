@@ -13,13 +13,13 @@ import io
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from docker_helpers import BASE, docker, engine_or_skip, unique_tag
+from tls_server import https_server, self_signed
 
 import packager
 
@@ -63,24 +63,9 @@ class TokenHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An https server on 127.0.0.1 that wants the token; yields its URL and its certificate."""
-    import ssl
-
-    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(crt), str(key))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}", crt
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    key, crt = self_signed(tmp_path)
+    with https_server(TokenHandler, key, crt) as (url, _):
+        yield url, crt
 
 
 def in_image(image: str, *command: str, env: tuple[str, ...] = ()) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.model
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 16  # the tiny model's projection_dim
-LISTENING = re.compile(r"serving clip on http://127\.0\.0\.1:(\d+)")
 
 
 def _png(colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> str:

@@ -7,7 +7,6 @@ converted SmolLM2 folder, see smollm2.py), exactly as a user overrides PACKAGER_
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_ENTRY = ROOT / "library" / "llama-2-7b-chat"
 BASE_ENTRY = ROOT / "library" / "llama-7b"
-LISTENING = re.compile(r"serving \S+ on http://127\.0\.0\.1:(\d+)")
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.model
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "library" / "minilm"
-LISTENING = re.compile(r"serving minilm on http://127\.0\.0\.1:(\d+)")
 TEXTS = [
     f"Sentence number {i} is about {topic}." for i, topic in enumerate(["cats", "stocks", "rain", "code"] * 6)
 ]

@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "library" / "whisper"
 FIRST = "Please call Stella. Ask her to bring these things with her from the store."
 SECOND = "We also need a small plastic snake and a big toy frog for the kids."
-LISTENING = re.compile(r"serving whisper on http://127\.0\.0\.1:(\d+)")
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

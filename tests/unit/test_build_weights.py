@@ -7,16 +7,15 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tls_server import https_server, self_signed
 
 from packager import PackagerError, read_package
 from packager._build import build_context, write_context
@@ -53,22 +52,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(crt), str(key))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}", crt
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    key, crt = self_signed(tmp_path)
+    with https_server(Handler, key, crt) as (url, _):
+        yield url, crt
 
 
 def run_bake(ctx: Path, tmp_path: Path, cert: Path, token: str | None) -> subprocess.CompletedProcess[str]:

@@ -7,8 +7,6 @@ import hashlib
 import http.server
 import json
 import logging
-import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tls_server import https_server, self_signed
 
 import packager
 from packager._cli import cli
@@ -71,32 +70,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    where = tmp_path_factory.mktemp("tls")
-    key, crt = where / "key.pem", where / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return key, crt
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def server(cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, State]]:
     """An https server on 127.0.0.1 (its self-signed CA given by $PACKAGER_CA_BUNDLE)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert[1]), str(cert[0]))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    httpd.state = State()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.setenv("PACKAGER_CA_BUNDLE", str(cert[1]))
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}", httpd.state  # type: ignore[attr-defined]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with https_server(Handler, *cert) as (url, httpd):
+        httpd.state = State()  # type: ignore[attr-defined]
+        yield url, httpd.state  # type: ignore[attr-defined]
 
 
 def make_package(
