@@ -90,7 +90,9 @@ def _expected(exc: BaseException) -> bool:
 
 def _import_error(root: Path, shown: str, exc: BaseException, namespace: Namespace) -> ModelImportError:
     if isinstance(exc, SyntaxError):
-        where = _relative(root, exc.filename) or shown
+        # a module outside the package (an installed one) is named by its full path, not blamed
+        # on model.py, whose own line numbers would then point at the wrong code
+        where = _relative(root, exc.filename) or (str(exc.filename) if exc.filename else shown)
         return ModelImportError(
             f"{where} line {exc.lineno}: syntax error: {exc.msg}; fix the code there",
             file=where,

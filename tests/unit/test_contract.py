@@ -203,3 +203,17 @@ def test_error_raised_by_init_and_load_are_load_errors(tmp_path: Path) -> None:
     with pytest.raises(packager.ModelLoadError, match=r"^load raised RuntimeError: no gpu$") as info:
         packager.load(package(tmp_path, source))
     assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_a_syntax_error_in_an_installed_module_is_not_blamed_on_model_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path.parent / f"{tmp_path.name}-site"  # outside the package
+    site.mkdir()
+    (site / "broken_helper_lib.py").write_text("\n\ndef f(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(site))
+    root = package(tmp_path, "import broken_helper_lib\n")
+    with pytest.raises(ModelImportError) as info:
+        packager.load(root)
+    assert (info.value.file, info.value.line) == (str(site / "broken_helper_lib.py"), 3)
+    assert str(info.value).startswith(f"{site / 'broken_helper_lib.py'} line 3: syntax error:")
