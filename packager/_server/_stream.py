@@ -151,7 +151,17 @@ async def send_events(
         return status
     finally:
         watch.close()
+        await _close(stream)
+
+
+async def _close(stream: ChunkStream) -> None:
+    """Close the model's stream. A cancellation that lands now (shutdown cutting requests off
+    while the close runs) comes too late to matter: the response is over or already failing, and
+    letting it through would make the caller answer a finished response a second time."""
+    try:
         await stream.aclose()
+    except asyncio.CancelledError:
+        uncancel(asyncio.current_task())
 
 
 async def _pump(stream: ChunkStream, send: Send, on_error: OnError, framing: Framing) -> tuple[int, bytes]:
