@@ -12,127 +12,28 @@ against reading the weight bytes. Sides are interleaved, medians shown. See benc
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from _catalogue_run import ENTRIES, Client, Config, interleave, rate_row, runs, serve
+from _catalogue_vision import clip_rows, sd_rows
 from _catalogue_work import (
     CHAT,
     QUESTION,
-    SD_PROMPT,
-    DirectClip,
     DirectLlama,
-    DirectSD,
     DirectWhisper,
     b64,
-    pngs,
     speech_wav,
     timed,
     weights_dir,
 )
-from _common import PACKAGES, ROOT, Row, machine, median, table, write_section
-from _procs import HOST, Server, free_port, packager_cmd, post, wait_quiet
-from _wrk import ensure_wrk, run_wrk
-
-LIBRARY = ROOT / "library"
-ENTRIES = {  # bench name -> (package folder, the model name in its URLs)
-    "llama": (LIBRARY / "llama-2-7b-chat", "llama-2-7b-chat"),
-    "whisper": (LIBRARY / "whisper", "whisper"),
-    "sd": (LIBRARY / "stable-diffusion", "stable-diffusion"),
-    "clip": (LIBRARY / "clip", "clip"),
-}
-
-
-@dataclass
-class Config:
-    device: str
-    repeats: int
-    tokens: int  # LLaMA: new tokens per request
-    steps: int  # SD: denoising steps per image
-    calls: int  # CLIP: requests per timed run
-    seconds: float  # CLIP c=32: seconds per wrk run
-
-
-class Client:
-    """HTTP to a server on loopback, a new connection per request (the server closes idle ones after 5 s)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def _send(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-        import http.client
-
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=600)
-        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json", **headers})
-        return conn.getresponse()
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._send(path, body, {})
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"POST {path} answered {response.status}: {data[:300]!r}")
-        return dict(json.loads(data))
-
-    def first_text(self, path: str, body: dict[str, Any], text: Callable[[Any], str]) -> tuple[float, str]:
-        """Seconds until the first SSE `data:` event with text in it, and that text; reads the stream out."""
-        started = time.perf_counter()
-        response = self._send(path, body, {"Accept": "text/event-stream"})
-        first, seen = 0.0, ""
-        while line := response.readline():
-            payload = line.removeprefix(b"data:").strip()
-            if not first and line.startswith(b"data:") and payload != b"[DONE]":
-                seen = text(json.loads(payload))
-                first = time.perf_counter() - started if seen else 0.0
-        if response.status != 200 or not first:
-            raise RuntimeError(f"POST {path} answered {response.status} with no text in its stream")
-        return first, seen
-
-
-def serve(entry: str, folder: Path, cfg: Config, package: Path | None = None) -> Server:
-    """The entry's server (python -m packager._server), weights from `folder`, started and ready."""
-    path, name = ENTRIES[entry]
-    if package is not None:
-        path, name = package, package.name.replace("_", "-")
-    env = {"PACKAGER_WEIGHTS_DIR": str(folder), "PACKAGER_DEVICE": cfg.device, "HF_HUB_OFFLINE": "1"}
-    server = Server(f"{name}-server", name, [], free_port(), env=env)
-    server.cmd = packager_cmd(path, server.port)
-    server.start()
-    try:
-        server.wait_ready(timeout=300)
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-def interleave(sides: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
-    """Each side `repeats` times, order flipped every repeat, after waiting for a quiet machine."""
-    got: dict[str, list[float]] = {name: [] for name in sides}
-    names = list(sides)
-    for rep in range(repeats):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            wait_quiet(limit=20)
-            got[name].append(sides[name]())
-    return got
-
-
-def runs(values: list[float], digits: int = 2) -> str:
-    return "/".join(f"{v:.{digits}f}" for v in values)
-
-
-def rate_row(name: str, unit: str, got: dict[str, list[float]], note: str) -> Row:
-    """Server against direct, higher is better; target: at most 5% overhead."""
-    ours, base = median(got["server"]), median(got["direct"])
-    note = f"{note}; runs {runs(got['server'])} vs {runs(got['direct'])}"
-    return Row(name, unit, ours, base, "≥ 0.95x (≤ 5% overhead)", ours >= 0.95 * base, note)
-
+from _common import ROOT, Row, machine, median, table, write_section
+from _procs import wait_quiet
 
 # -- LLaMA ---------------------------------------------------------------------------------------
 
@@ -252,104 +153,6 @@ def whisper_rows(cfg: Config) -> list[Row]:
     )
     return [Row("Whisper (tiny.en): real-time factor, served vs direct", "RTF", ours, base,
                 "≤ 1.05x (≤ 5% overhead)", ours <= 1.05 * base, note)]  # fmt: skip
-
-
-def sd_rows(cfg: Config) -> list[Row]:
-    import numpy as np
-    from PIL import Image
-
-    folder = weights_dir("sd")
-    direct = DirectSD(folder, cfg.device)
-    server = serve("sd", folder, cfg)
-    images: dict[str, Any] = {}
-    try:
-        client = Client(server.port)
-        body = {"prompt": SD_PROMPT, "seed": 1, "steps": cfg.steps}
-
-        def served() -> float:
-            seconds, out = timed(client.post, "/v1/models/stable-diffusion:predict", body)
-            images["server"] = Image.open(io.BytesIO(__import__("base64").b64decode(out["images"][0])))
-            return 1 / seconds
-
-        def alone() -> float:
-            seconds, out = timed(direct.generate, cfg.steps, 1)
-            images["direct"] = out[0]
-            return 1 / seconds
-
-        served(), alone()
-        got = interleave({"server": served, "direct": alone}, cfg.repeats)
-    finally:
-        server.stop()
-    diff = np.abs(np.asarray(images["server"], np.int16) - np.asarray(images["direct"], np.int16)).max()
-    size = "x".join(map(str, images["direct"].size))
-    note = (
-        f"**random-init tiny pipeline: the absolute number means nothing, only the ratio does**; "
-        f"{cfg.steps} steps DPM-Solver++, {size}, one image per request; the server also encodes the PNG; "
-        f"max pixel difference {diff}"
-    )
-    return [rate_row("Stable Diffusion (tiny random): images/s, served vs direct", "img/s", got, note)]
-
-
-def clip_rows(cfg: Config) -> list[Row]:
-    folder = weights_dir("clip")
-    images = pngs(8)
-    direct = DirectClip(folder / "clip-vit-base-patch32", cfg.device)
-    server = serve("clip", folder, cfg)
-    try:
-        client = Client(server.port)
-        body = {"images": [b64(image) for image in images]}
-
-        def served() -> float:
-            seconds, _ = timed(
-                lambda: [client.post("/v1/models/clip:predict", body) for _ in range(cfg.calls)]
-            )
-            return cfg.calls * len(images) / seconds
-
-        def alone() -> float:
-            seconds, _ = timed(lambda: [direct.embed(images) for _ in range(cfg.calls)])
-            return cfg.calls * len(images) / seconds
-
-        served(), alone()
-        got = interleave({"server": served, "direct": alone}, cfg.repeats)
-        note = (
-            f"tiny random CLIP (32 px input, 2 layers): the model's work per request is tiny, so this "
-            f"shows the per-request cost; {len(images)} 64x64 PNGs per request, {cfg.calls} requests per run, c=1"
-        )
-        rows = [rate_row("CLIP (tiny random): embeddings/s, served vs direct", "emb/s", got, note)]
-        return [*rows, _clip_batching(server, folder, images, cfg)]
-    finally:
-        server.stop()
-
-
-def _clip_batching(batched: Server, folder: Path, images: list[bytes], cfg: Config) -> Row:
-    ensure_wrk()
-    single = serve("clip", folder, cfg, package=PACKAGES / "clip_nobatch")
-    bodies = [json.dumps({"image": b64(image)}).encode() for image in images]
-    try:
-        for server in (batched, single):
-            status, reply = post(server.predict_url, bodies[0])
-            if status != 200:
-                raise RuntimeError(f"{server.label}: {status} {reply[:200]!r}")
-            run_wrk(server.predict_url, bodies, 32, 2)
-
-        def side(server: Server) -> Callable[[], float]:
-            def run() -> float:
-                result = run_wrk(server.predict_url, bodies, 32, cfg.seconds)
-                if result.errors:
-                    raise RuntimeError(f"{server.label}: {result.errors} errors")
-                return result.rps
-
-            return run
-
-        got = interleave({"batched": side(batched), "single": side(single)}, cfg.repeats)
-    finally:
-        single.stop()
-    ours, base = median(got["batched"]), median(got["single"])
-    note = (
-        f"one 64x64 PNG per request, wrk -t1 -c32 {cfg.seconds:g} s; max_batch_size 32, max_wait_ms 10 vs "
-        f"bench/packages/clip_nobatch (predict_batch = None); runs {runs(got['batched'], 0)} vs {runs(got['single'], 0)}"
-    )
-    return Row("CLIP c=32: batched vs unbatched", "req/s", ours, base, "≥ 3x", ours >= 3 * base, note)
 
 
 # -- load time, main ------------------------------------------------------------------------------
