@@ -16,12 +16,13 @@ from typing import Any, Optional
 
 import orjson
 
-from packager._errors import InputError, NotReadyError, OverloadedError, PackagerError, PredictTimeout
+from packager._errors import OverloadedError
 from packager._pipeline import Pipeline
 from packager._runners import AsyncRunner, ChunkStream
 from packager._server import _stream
 from packager._server._auth import ApiKey
 from packager._server._deadline import Deadlines
+from packager._server._failures import log_failure, not_found
 from packager._server._http import (
     HTTPError,
     Receive,
@@ -50,7 +51,6 @@ from packager._server._v2_meta import server_metadata
 _log = logging.getLogger("packager.server")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
-_QUIET = (HTTPError, InputError, OverloadedError, NotReadyError)
 
 
 class App:
@@ -197,7 +197,7 @@ class App:
                     framing = protocol.framing(headers)  # None: join the chunks into one answer
                     if framing is not None:
                         status = await _stream.send_events(
-                            output, send, receive, guard, self._log_failure, self.cut_off, framing
+                            output, send, receive, guard, log_failure, self.cut_off, framing
                         )
                         return
                     output = await _stream.collect(output, receive)
@@ -205,14 +205,14 @@ class App:
             await respond(send, 200, payload, content_type, [(b"x-request-id", request_id.encode("latin-1"))])
             status = 200
         except Exception as exc:
-            self._log_failure(exc, request_id)
+            log_failure(exc, request_id)
             status = await respond_error(send, exc, request_id, getattr(protocol, "error_shape", None))
         except asyncio.CancelledError:
             cut = self.cut_off()
             if cut is None:
                 raise
             _stream.uncancel(asyncio.current_task())
-            self._log_failure(cut, request_id)
+            log_failure(cut, request_id)
             status = await respond_error(send, cut, request_id, getattr(protocol, "error_shape", None))
         finally:
             self.inflight -= 1
@@ -224,19 +224,6 @@ class App:
         period) gets this error as its answer; otherwise None and the cancellation goes on."""
         return _stream.cut_off_error(self.pipeline.spec.runtime.shutdown_grace_s) if self.stopping else None
 
-    def _log_failure(self, exc: BaseException, request_id: str) -> None:
-        if isinstance(exc, _stream.ShutdownCutOff):
-            _log.warning("request cut off at shutdown: %s", exc, extra={"request_id": request_id})
-            return
-        if isinstance(exc, _QUIET):
-            return
-        if isinstance(exc, PredictTimeout):
-            _log.warning("request timed out: %s", exc, extra={"request_id": request_id})
-        elif isinstance(exc, PackagerError):
-            _log.error("predict failed: %s", exc, exc_info=exc, extra={"request_id": request_id})
-        else:
-            _log.error("error while serving a request", exc_info=exc, extra={"request_id": request_id})
-
     # -- other routes ------------------------------------------------------------------------
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -247,7 +234,7 @@ class App:
         if route is None and self._proxy is not None and self._proxy.exposes(path):
             await self._proxy.pass_through(scope, receive, send, self.max_body)
         elif route is None:
-            await respond_error(send, self._not_found(path))
+            await respond_error(send, not_found(path, self.name))
         elif scope["method"] not in route[0]:
             allow = [(b"allow", ", ".join(route[0]).encode())]
             await respond_error(send, HTTPError(405, f"{scope['method']} is not allowed on {path}", allow))
@@ -264,14 +251,6 @@ class App:
         status = await respond_error(without_body(send) if scope["method"] == "HEAD" else send, refusal)
         if path == self._predict_path or path == f"/v2/models/{self.name}/infer":
             self.metrics.request(status, 0.0)
-
-    def _not_found(self, path: str) -> HTTPError:
-        for prefix in ("/v1/models/", "/v2/models/"):
-            if path.startswith(prefix):
-                asked = path[len(prefix) :].split("/")[0].split(":")[0]
-                if asked != self.name:
-                    return HTTPError(404, f"no model named {asked!r}; this server serves {self.name!r}")
-        return HTTPError(404, f"no such endpoint: {path}")
 
     async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._proxy is not None:
