@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from packager._errors import PackagerError
 from packager._requirements import requirement_problem
 from packager._spec_base import _fail, _Strict
+from packager._spec_build import Build
 from packager._spec_runtime import Runtime
 from packager._spec_server import Server, check_server
 from packager._weights import WeightSource, parse_weight_source
@@ -133,24 +134,6 @@ class Example(_Strict):
     def _name(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.-]+$", value):
             raise _fail("example_name", "use letters, digits, '.', '_' and '-' only")
-        return value
-
-
-class Build(_Strict):
-    """Image build settings."""
-
-    base_image: str | None = Field(None, description="Replace the base image chosen for you.")
-    cuda_version: str | None = Field(None, description="Force a CUDA version, e.g. '12.4'.")
-    extra_index_urls: list[str] = Field(default_factory=list, description="Extra pip index URLs.")
-    find_links: list[str] = Field(default_factory=list, description="Extra pip --find-links.")
-    wheelhouse: str | None = Field(None, description="Local folder of wheels for offline builds.")
-    commands: list[str] = Field(default_factory=list, description="Shell commands run at build.")
-
-    @field_validator("cuda_version")
-    @classmethod
-    def _cuda(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^1[0-9]\.[0-9]+$", value):
-            raise _fail("cuda_version", "expected a CUDA major.minor version such as '12.4'")
         return value
 
 
